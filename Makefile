@@ -1,0 +1,30 @@
+# The whole set-up: `make run` (pipeline) and `make test` (suite) on a machine with Python 3.11 and git.
+PYTHON ?= python3.11
+VENV := .venv
+STAMP := $(VENV)/.installed
+export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+
+.PHONY: venv run test bench clean
+
+venv: $(STAMP)
+
+$(STAMP): requirements.lock pyproject.toml
+	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found (set PYTHON=/path/to/python3.11)"; exit 1; }
+	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet -r requirements.lock
+	$(VENV)/bin/pip install --quiet --no-deps -e .
+	touch $@
+
+run: venv
+	dvc repro
+	@echo "report: $(CURDIR)/metrics/report.md"
+
+test: venv
+	pytest
+
+bench: venv
+	python bench/pipeline.py
+
+clean:
+	rm -rf $(VENV)

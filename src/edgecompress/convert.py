@@ -1,0 +1,46 @@
+"""Keras model -> TF Lite flatbuffer, one function per post-training quantization."""
+import numpy as np
+
+from edgecompress.backend import tf
+
+
+def _representative(x_float, samples: int, seed: int):
+    """A generator over `samples` training images drawn without replacement, for calibration."""
+    rng = np.random.default_rng(seed)
+    picked = x_float[rng.choice(len(x_float), size=min(samples, len(x_float)), replace=False)]
+
+    def generate():
+        for image in picked:
+            yield [image[None]]
+
+    return generate
+
+
+def convert(model, quantization: str, x_float=None, samples: int = 100, seed: int = 0) -> bytes:
+    """Convert `model` with one of fp32, fp16, dynamic, int8 (full integer, int8 in and out), int16x8.
+
+    `x_float` (float training images in [0, 1]) calibrates int8 and int16x8.
+    """
+    converter = tf.lite.TFLiteConverter.from_keras_model(model)
+    if quantization == "fp32":
+        pass
+    elif quantization == "fp16":
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        converter.target_spec.supported_types = [tf.float16]
+    elif quantization == "dynamic":
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    elif quantization == "int8":
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        converter.representative_dataset = _representative(x_float, samples, seed)
+        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+        converter.inference_input_type = tf.int8
+        converter.inference_output_type = tf.int8
+    elif quantization == "int16x8":
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        converter.representative_dataset = _representative(x_float, samples, seed)
+        converter.target_spec.supported_ops = [
+            tf.lite.OpsSet.EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8
+        ]
+    else:
+        raise ValueError(f"unknown quantization {quantization!r}")
+    return converter.convert()

@@ -1,0 +1,58 @@
+"""Model builders: ResNet18 (basic blocks [2, 2, 2, 2]) with a width multiplier and a GAP + softmax head.
+
+The head is a linear `logits` Dense followed by a separate softmax, so logits stay reachable for distillation.
+"""
+from edgecompress.backend import keras
+from edgecompress.errors import UserError
+
+layers = keras.layers
+RESNET18_STAGES = (2, 2, 2, 2)
+RESNET18_MIN_SIZE = 32  # the stem and three stages downsample by 2**5
+
+
+def _conv_bn(x, filters, kernel, stride, name, relu=True):
+    x = layers.Conv2D(filters, kernel, strides=stride, padding="same", use_bias=False, name=f"{name}_conv")(x)
+    x = layers.BatchNormalization(name=f"{name}_bn")(x)
+    return layers.ReLU(name=f"{name}_relu")(x) if relu else x
+
+
+def _basic_block(x, filters, stride, name):
+    shortcut = x
+    if stride != 1 or x.shape[-1] != filters:
+        shortcut = _conv_bn(x, filters, 1, stride, f"{name}_down", relu=False)
+    x = _conv_bn(x, filters, 3, stride, f"{name}_a")
+    x = _conv_bn(x, filters, 3, 1, f"{name}_b", relu=False)
+    x = layers.Add(name=f"{name}_add")([shortcut, x])
+    return layers.ReLU(name=f"{name}_out")(x)
+
+
+def resnet18(input_shape, num_classes: int, width: float = 1.0, name: str = "resnet18") -> keras.Model:
+    """ResNet18 as in He et al. (ImageNet stem), channels scaled by `width`; softmax over `num_classes`."""
+    if min(input_shape[:2]) < RESNET18_MIN_SIZE:
+        raise UserError(f"resnet18 needs images of at least {RESNET18_MIN_SIZE}x{RESNET18_MIN_SIZE}, got {input_shape}")
+    channels = [max(8, int(round(64 * width * 2**i))) for i in range(4)]
+    inputs = keras.Input(shape=input_shape, name="image")
+    x = _conv_bn(inputs, channels[0], 7, 2, "stem")
+    x = layers.MaxPooling2D(3, strides=2, padding="same", name="stem_pool")(x)
+    for stage, (filters, blocks) in enumerate(zip(channels, RESNET18_STAGES)):
+        for block in range(blocks):
+            stride = 2 if stage > 0 and block == 0 else 1
+            x = _basic_block(x, filters, stride, f"stage{stage + 1}_block{block + 1}")
+    x = layers.GlobalAveragePooling2D(name="gap")(x)
+    logits = layers.Dense(num_classes, name="logits")(x)
+    outputs = layers.Activation("softmax", name="softmax")(logits)
+    return keras.Model(inputs, outputs, name=name)
+
+
+ARCHITECTURES = {"resnet18": resnet18}
+
+
+def build(architecture: str, input_shape, num_classes: int, width: float) -> keras.Model:
+    if architecture not in ARCHITECTURES:
+        raise UserError(f"unknown architecture {architecture!r}; known: {', '.join(ARCHITECTURES)}")
+    return ARCHITECTURES[architecture](tuple(input_shape), num_classes, width)
+
+
+def load(path) -> keras.Model:
+    """Load a model saved by a stage, for inference or conversion (no optimizer state)."""
+    return keras.models.load_model(path, compile=False)

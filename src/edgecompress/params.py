@@ -1,0 +1,126 @@
+"""Load params.yaml and validate the sections a stage reads, before the stage does any work.
+
+Every key has a rule; a wrong value raises UserError naming the key, the value and what is allowed.
+"""
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from edgecompress.errors import UserError
+
+QUANTIZATIONS = ("fp32", "fp16", "dynamic", "int8", "int16x8")
+MIN_IMAGE_SIZE = 32  # ResNet18 and MobileNetV2 downsample by 32: smaller inputs vanish before the head
+
+
+@dataclass(frozen=True)
+class Rule:
+    describe: str
+    check: callable
+
+    def __call__(self, key, value):
+        if not self.check(value):
+            raise UserError(f"params: {key} = {value!r} is not allowed; expected {self.describe}")
+
+
+def _is_int(v):
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _is_number(v):
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def integer(low=None, high=None):
+    bounds = f"an integer{f' >= {low}' if low is not None else ''}{f' <= {high}' if high is not None else ''}"
+    return Rule(bounds, lambda v: _is_int(v) and (low is None or v >= low) and (high is None or v <= high))
+
+
+def number(low, high, low_open=False, high_open=False):
+    lo, hi = ("(" if low_open else "["), (")" if high_open else "]")
+    return Rule(
+        f"a number in {lo}{low}, {high}{hi}",
+        lambda v: _is_number(v)
+        and (v > low if low_open else v >= low)
+        and (v < high if high_open else v <= high),
+    )
+
+
+def one_of(*allowed):
+    return Rule(f"one of {', '.join(map(str, allowed))}", lambda v: v in allowed)
+
+
+def list_of(*allowed):
+    return Rule(
+        f"a non-empty list of distinct names from {', '.join(allowed)}",
+        lambda v: isinstance(v, list) and v and len(set(v)) == len(v) and all(x in allowed for x in v),
+    )
+
+
+BOOLEAN = Rule("true or false", lambda v: isinstance(v, bool))
+
+SCHEMA = {
+    "seed": integer(0),
+    "data": {
+        "source": one_of("digits"),
+        "image_size": integer(MIN_IMAGE_SIZE, 1024),
+        "channels": one_of(1, 3),
+        "val_fraction": number(0, 1, low_open=True, high_open=True),
+        "test_fraction": number(0, 1, low_open=True, high_open=True),
+    },
+    "train": {
+        "architecture": one_of("resnet18"),
+        "width": number(0, 4, low_open=True),
+        "optimizer": one_of("adam", "sgd", "rmsprop"),
+        "learning_rate": number(0, 1, low_open=True),
+        "schedule": one_of("constant", "cosine"),
+        "epochs": integer(1),
+        "batch_size": integer(1),
+        "keep_best": BOOLEAN,
+        "augment": {
+            "flip": one_of("none", "horizontal", "vertical", "horizontal_and_vertical"),
+            "rotation": number(0, 0.5),
+        },
+    },
+    "convert": {
+        "quantizations": list_of(*QUANTIZATIONS),
+        "representative_samples": integer(1),
+    },
+    "evaluate": {
+        "threads": integer(1, 64),
+        "warmup": integer(0),
+    },
+}
+
+
+def validate(values, schema, prefix=""):
+    """Check `values` against `schema`; unknown and missing keys are errors too (typos stay visible)."""
+    if not isinstance(values, dict):
+        raise UserError(f"params: {prefix.rstrip('.')} must be a mapping, got {values!r}")
+    for key in values.keys() - schema.keys():
+        raise UserError(f"params: {prefix}{key} is not a known key; known: {', '.join(sorted(schema))}")
+    for key, rule in schema.items():
+        if key not in values:
+            raise UserError(f"params: {prefix}{key} is missing")
+        if isinstance(rule, dict):
+            validate(values[key], rule, f"{prefix}{key}.")
+        else:
+            rule(f"{prefix}{key}", values[key])
+
+
+def load(*sections, path="params.yaml"):
+    """Read `path` and return the named top-level sections, each validated, as a dict."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"params: {path} not found")
+    try:
+        everything = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as err:
+        raise UserError(f"params: {path} is not valid YAML: {err}") from None
+    picked = {}
+    for section in sections:
+        if section not in everything:
+            raise UserError(f"params: section {section!r} is missing from {path}")
+        picked[section] = everything[section]
+    validate(picked, {s: SCHEMA[s] for s in sections})
+    return picked

@@ -1,0 +1,123 @@
+"""Standalone TF Lite benchmark runner: accuracy, per-class precision / recall and latency per image.
+
+Needs only numpy and a LiteRT interpreter (ai_edge_litert, or tflite_runtime on older boards), so the
+same file runs locally and on a remote device:  python runner.py MODEL_DIR TEST_NPZ OUT_JSON [--threads N]
+"""
+import argparse
+import json
+import platform
+import time
+from pathlib import Path
+
+import numpy as np
+
+try:
+    from ai_edge_litert.interpreter import Interpreter
+    import ai_edge_litert as _runtime
+except ImportError:  # Raspberry Pi OS images often ship tflite_runtime instead
+    from tflite_runtime.interpreter import Interpreter
+    import tflite_runtime as _runtime
+
+
+def _quantize(x, detail):
+    """Map float input in [0, 1] onto the model's input type (identity for float models)."""
+    if detail["dtype"] == np.float32:
+        return x
+    scale, zero_point = detail["quantization"]
+    info = np.iinfo(detail["dtype"])
+    return np.clip(np.round(x / scale + zero_point), info.min, info.max).astype(detail["dtype"])
+
+
+def _dequantize(y, detail):
+    if detail["dtype"] == np.float32:
+        return y
+    scale, zero_point = detail["quantization"]
+    return (y.astype(np.float32) - zero_point) * scale
+
+
+def per_class(y_true, y_pred, num_classes: int):
+    """Precision, recall and the confusion matrix (rows: true class, columns: predicted class)."""
+    confusion = np.zeros((num_classes, num_classes), dtype=np.int64)
+    np.add.at(confusion, (y_true, y_pred), 1)
+    tp = np.diag(confusion).astype(np.float64)
+    predicted, actual = confusion.sum(axis=0), confusion.sum(axis=1)
+    precision = np.divide(tp, predicted, out=np.zeros_like(tp), where=predicted > 0)
+    recall = np.divide(tp, actual, out=np.zeros_like(tp), where=actual > 0)
+    return precision, recall, confusion
+
+
+def run_model(path, x_uint8, y, threads: int = 1, warmup: int = 10):
+    """Run one .tflite on every test image, batch size 1, after `warmup` untimed runs.
+
+    Latency per image times invoke() alone, as TF Lite's benchmark_model does; total_s is the whole pass
+    over the test split including input quantization and output reading.
+    """
+    interpreter = Interpreter(model_path=str(path), num_threads=threads)
+    interpreter.allocate_tensors()
+    inp, out = interpreter.get_input_details()[0], interpreter.get_output_details()[0]
+    x = _quantize(x_uint8.astype(np.float32) / 255.0, inp)
+    for i in range(warmup):
+        interpreter.set_tensor(inp["index"], x[i % len(x)][None])
+        interpreter.invoke()
+    latencies, predictions = np.empty(len(x)), np.empty(len(x), dtype=np.int64)
+    total_start = time.perf_counter()
+    for i in range(len(x)):
+        interpreter.set_tensor(inp["index"], x[i][None])
+        start = time.perf_counter()
+        interpreter.invoke()
+        latencies[i] = time.perf_counter() - start
+        predictions[i] = int(np.argmax(_dequantize(interpreter.get_tensor(out["index"])[0], out)))
+    total = time.perf_counter() - total_start
+    num_classes = int(out["shape"][-1])
+    precision, recall, confusion = per_class(y, predictions, num_classes)
+    return {
+        "accuracy": float((predictions == y).mean()),
+        "macro_precision": float(precision.mean()),
+        "macro_recall": float(recall.mean()),
+        "size_bytes": Path(path).stat().st_size,
+        "latency_p50_ms": float(np.percentile(latencies, 50) * 1e3),
+        "latency_p90_ms": float(np.percentile(latencies, 90) * 1e3),
+        "latency_mean_ms": float(latencies.mean() * 1e3),
+        "total_s": float(total),
+        "precision": precision.tolist(),
+        "recall": recall.tolist(),
+        "confusion": confusion.tolist(),
+    }
+
+
+def device_facts() -> dict:
+    return {
+        "hostname": platform.node(),
+        "machine": platform.machine(),
+        "python": platform.python_version(),
+        "runtime": f"{_runtime.__name__} {getattr(_runtime, '__version__', 'unknown')}",
+    }
+
+
+def run_folder(model_dir, test_npz, threads: int = 1, warmup: int = 10) -> dict:
+    """Benchmark every .tflite in `model_dir` (named <quantization>.tflite) on the test split."""
+    with np.load(test_npz) as npz:
+        x, y = npz["x"], npz["y"]
+    results = {
+        path.stem: run_model(path, x, y, threads, warmup) for path in sorted(Path(model_dir).glob("*.tflite"))
+    }
+    protocol = {"threads": threads, "warmup": warmup, "batch_size": 1, "images": int(len(x))}
+    return {"device": device_facts(), "protocol": protocol, "models": results}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("model_dir")
+    parser.add_argument("test_npz")
+    parser.add_argument("out_json")
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--warmup", type=int, default=10)
+    args = parser.parse_args()
+    result = run_folder(args.model_dir, args.test_npz, args.threads, args.warmup)
+    tmp = Path(args.out_json + ".tmp")
+    tmp.write_text(json.dumps(result))
+    tmp.replace(args.out_json)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,114 @@
+"""Training shared by every stage that fits a model: seeding, augmentation, fit, best-epoch weights, timing."""
+import math
+import sys
+import time
+
+import numpy as np
+
+from edgecompress.backend import keras, tf
+from edgecompress.data import to_float
+from edgecompress.files import atomic_path
+
+OPTIMIZERS = {"adam": keras.optimizers.Adam, "sgd": keras.optimizers.SGD, "rmsprop": keras.optimizers.RMSprop}
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python, NumPy and TensorFlow and make TensorFlow ops deterministic."""
+    keras.utils.set_random_seed(seed)
+    tf.config.experimental.enable_op_determinism()
+
+
+def augmenter(flip: str, rotation: float, seed: int):
+    """A Keras layer stack for random flips and rotations (fraction of a full turn); None if both are off."""
+    steps = []
+    if flip != "none":
+        steps.append(keras.layers.RandomFlip(flip, seed=seed))
+    if rotation > 0:
+        steps.append(keras.layers.RandomRotation(rotation, fill_mode="constant", seed=seed + 1))
+    return keras.Sequential(steps, name="augment") if steps else None
+
+
+def dataset(x, y, batch_size: int, seed: int, augment=None, shuffle=False):
+    """A tf.data pipeline of float images in [0, 1] and integer labels; augmentation on the fly."""
+    ds = tf.data.Dataset.from_tensor_slices((to_float(x), y))
+    if shuffle:
+        ds = ds.shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
+    ds = ds.batch(batch_size)
+    if augment is not None:
+        ds = ds.map(lambda images, labels: (augment(images, training=True), labels))
+    return ds.prefetch(tf.data.AUTOTUNE)
+
+
+class EpochTimer(keras.callbacks.Callback):
+    """Records the wall time of every epoch (training and validation together)."""
+
+    def on_train_begin(self, logs=None):
+        self.seconds = []
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._start = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.seconds.append(time.perf_counter() - self._start)
+
+
+class KeepBest(keras.callbacks.Callback):
+    """Restores the weights of the epoch with the highest validation accuracy when training ends."""
+
+    def on_train_begin(self, logs=None):
+        self.best, self.best_epoch, self._weights = -np.inf, None, None
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs["val_accuracy"] > self.best:
+            self.best, self.best_epoch, self._weights = logs["val_accuracy"], epoch, self.model.get_weights()
+
+    def on_train_end(self, logs=None):
+        if self._weights is not None:
+            self.model.set_weights(self._weights)
+
+
+def learning_rate_schedule(learning_rate: float, schedule: str, total_steps: int):
+    """`constant`, or `cosine`: decay from `learning_rate` to zero over `total_steps`."""
+    if schedule == "cosine":
+        return keras.optimizers.schedules.CosineDecay(learning_rate, total_steps)
+    return learning_rate
+
+
+def fit(model, splits, *, optimizer, learning_rate, epochs, batch_size, seed, schedule="constant",
+        augment=None, keep_best=True, loss="sparse_categorical_crossentropy", callbacks=()):
+    """Compile and fit `model` on splits['train'], validating on splits['val']; return the training record."""
+    steps = math.ceil(len(splits["train"][1]) / batch_size) * epochs
+    lr = learning_rate_schedule(learning_rate, schedule, steps)
+    model.compile(optimizer=OPTIMIZERS[optimizer](lr), loss=loss, metrics=["accuracy"])
+    timer, best = EpochTimer(), KeepBest()
+    history = model.fit(
+        dataset(*splits["train"], batch_size, seed, augment, shuffle=True),
+        validation_data=dataset(*splits["val"], batch_size, seed),
+        epochs=epochs,
+        callbacks=[timer, *([best] if keep_best else []), *callbacks],
+        verbose=1 if sys.stdout.isatty() else 2,  # progress bars on a terminal, one line per epoch in logs
+    )
+    return {
+        "params_count": int(model.count_params()),
+        "epochs": epochs,
+        "epoch_seconds": float(np.mean(timer.seconds)),
+        "best_epoch": (best.best_epoch + 1) if keep_best else epochs,
+        "history": [
+            {"epoch": i + 1, **{k: float(v[i]) for k, v in history.history.items()}}
+            for i in range(len(timer.seconds))
+        ],
+    }
+
+
+def save(model, path) -> None:
+    """Save a Keras model to `path` (.h5) atomically, without optimizer state."""
+    with atomic_path(path) as tmp:
+        model.save(tmp, include_optimizer=False)
+
+
+def write_history(history: list, path) -> None:
+    """Per-epoch training curve as CSV (epoch, loss, accuracy, val_loss, val_accuracy) for `dvc plots`."""
+    columns = list(history[0])
+    with atomic_path(path) as tmp:
+        lines = [",".join(columns)] + [",".join(f"{row[c]:.6g}" for c in columns) for row in history]
+        tmp.write_text("\n".join(lines) + "\n")

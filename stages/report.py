@@ -1,0 +1,21 @@
+"""report: read the metrics files named on the command line; write metrics/summary.json and report.md."""
+import sys
+from pathlib import Path
+
+from edgecompress import report
+from edgecompress.errors import run_stage
+from edgecompress.files import atomic_path, read_json, write_json
+
+
+def main(metrics_files):
+    metrics = {Path(f).stem: read_json(f) for f in metrics_files}
+    table = report.rows(metrics)
+    write_json("metrics/summary.json", {"reference": dict(zip(("model", "quantization"), report.REFERENCE)),
+                                        "rows": table})
+    with atomic_path("metrics/report.md") as tmp:
+        tmp.write_text(report.markdown(table))
+    print(f"report: {Path('metrics/report.md').resolve()}")
+
+
+if __name__ == "__main__":
+    run_stage(lambda: main(sys.argv[1:]))
