@@ -1,0 +1,65 @@
+"""Shared fixtures: tiny params, a throwaway copy of the repo, and one end-to-end `dvc repro` in it."""
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent  # the venv's python and dvc, whatever PATH the caller has
+TINY = {
+    "train": {"width": 0.125, "epochs": 2},
+    "convert": {"representative_samples": 16},
+    "evaluate": {"warmup": 2},
+}
+
+
+def merged(base: dict, override: dict) -> dict:
+    out = dict(base)
+    for key, value in override.items():
+        out[key] = merged(base[key], value) if isinstance(value, dict) else value
+    return out
+
+
+def write_params(repo: Path, override: dict = None) -> dict:
+    """Write the repo's params.yaml with TINY and `override` applied to the project's defaults."""
+    values = merged(merged(yaml.safe_load((ROOT / "params.yaml").read_text()), TINY), override or {})
+    (repo / "params.yaml").write_text(yaml.safe_dump(values, sort_keys=False))
+    return values
+
+
+def run(args, cwd, check=True):
+    """Run a command with the venv first on PATH; return the CompletedProcess (text output)."""
+    env = dict(os.environ, PATH=f"{BIN}{os.pathsep}{os.environ['PATH']}", CI="true")
+    result = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True)
+    if check and result.returncode != 0:
+        raise AssertionError(f"{args} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
+    return result
+
+
+def copy_repo(dest: Path) -> Path:
+    """Copy the working tree's tracked and unignored files (no outputs, no venv) into a fresh git repo."""
+    listed = subprocess.run(["git", "ls-files", "-co", "--exclude-standard", "-z"], cwd=ROOT,
+                            capture_output=True, text=True, check=True).stdout.split("\0")
+    for rel in filter(None, listed):
+        src = ROOT / rel
+        if src.is_file() and not rel.startswith(("metrics/", "plots/")) and rel != "dvc.lock":
+            (dest / rel).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(src, dest / rel)
+    for args in (["git", "init", "-q"], ["git", "add", "-A"],
+                 ["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "copy"]):
+        run(args, dest)
+    return dest
+
+
+@pytest.fixture(scope="session")
+def pipeline(tmp_path_factory):
+    """A copy of the repo on tiny params after one full `dvc repro`."""
+    repo = copy_repo(tmp_path_factory.mktemp("repo"))
+    write_params(repo)
+    run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qam", "tiny params"], repo)
+    run(["dvc", "repro"], repo)
+    return repo

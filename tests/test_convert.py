@@ -1,0 +1,68 @@
+"""Every quantization converts, loads in LiteRT, has the expected tensor types, and agrees with Keras."""
+import numpy as np
+import pytest
+
+from edgecompress import convert, models, runner, training
+from test_models_and_training import tiny_splits
+
+
+@pytest.fixture(scope="module")
+def converted(tmp_path_factory):
+    training.seed_everything(0)
+    model = models.build("resnet18", (32, 32, 1), 4, 0.125)
+    splits = tiny_splits()
+    training.fit(model, splits, optimizer="adam", learning_rate=0.01, epochs=3, batch_size=16, seed=0)
+    folder = tmp_path_factory.mktemp("tflite")
+    x_float = splits["train"][0] / np.float32(255)
+    for quant in ("fp32", "fp16", "dynamic", "int8", "int16x8"):
+        (folder / f"{quant}.tflite").write_bytes(convert.convert(model, quant, x_float, samples=16, seed=0))
+    return model, folder, splits["val"]
+
+
+def tensor_types(path):
+    interpreter = runner.Interpreter(model_path=str(path))
+    interpreter.allocate_tensors()
+    inp, out = interpreter.get_input_details()[0], interpreter.get_output_details()[0]
+    kernels = {t["dtype"] for t in interpreter.get_tensor_details() if "conv" in t["name"].lower()}
+    return inp["dtype"], out["dtype"], kernels
+
+
+def test_io_and_weight_types(converted):
+    _, folder, _ = converted
+    assert tensor_types(folder / "fp32.tflite")[:2] == (np.float32, np.float32)
+    assert np.float16 in tensor_types(folder / "fp16.tflite")[2]
+    assert np.int8 in tensor_types(folder / "dynamic.tflite")[2]
+    assert tensor_types(folder / "int8.tflite")[:2] == (np.int8, np.int8)
+    assert np.int16 in tensor_types(folder / "int16x8.tflite")[2]
+
+
+def test_sizes_shrink_as_expected(converted):
+    _, folder, _ = converted
+    size = {p.stem: p.stat().st_size for p in folder.glob("*.tflite")}
+    assert 0.45 < size["fp16"] / size["fp32"] < 0.6
+    for quant in ("dynamic", "int8", "int16x8"):
+        assert 0.2 < size[quant] / size["fp32"] < 0.35, quant
+
+
+def test_every_variant_agrees_with_keras(converted):
+    model, folder, (x, y) = converted
+    keras_predictions = model.predict(x / 255.0, verbose=0).argmax(1)
+    result = runner.run_folder(folder, _write_npz(folder.parent / "test.npz", x, y), threads=1, warmup=1)
+    assert set(result["models"]) == {"fp32", "fp16", "dynamic", "int8", "int16x8"}
+    keras_accuracy = float((keras_predictions == y).mean())
+    for quant, measured in result["models"].items():
+        assert measured["accuracy"] == pytest.approx(keras_accuracy, abs=0.07), quant
+        assert measured["latency_p50_ms"] > 0
+    assert result["models"]["fp32"]["accuracy"] == keras_accuracy
+    assert result["protocol"] == {"threads": 1, "warmup": 1, "batch_size": 1, "images": len(y)}
+
+
+def _write_npz(path, x, y):
+    np.savez_compressed(path, x=x, y=y)
+    return path
+
+
+def test_unknown_quantization_is_refused(converted):
+    model, _, _ = converted
+    with pytest.raises(ValueError, match="int4"):
+        convert.convert(model, "int4")

@@ -1,0 +1,73 @@
+import numpy as np
+import pytest
+
+from edgecompress import models, training
+from edgecompress.errors import UserError
+
+
+def test_resnet18_topology_and_width():
+    model = models.build("resnet18", (32, 32, 1), 10, 0.25)
+    assert model.output_shape == (None, 10)
+    convs = [layer for layer in model.layers if layer.__class__.__name__ == "Conv2D"]
+    assert len(convs) == 1 + 16 + 3  # stem, 8 basic blocks of 2 convs, 3 downsampling shortcuts
+    assert [c.filters for c in convs if c.name.endswith("_b_conv")] == [16, 16, 32, 32, 64, 64, 128, 128]
+    assert model.get_layer("logits").activation.__name__ == "linear"
+    wider = models.build("resnet18", (32, 32, 1), 10, 0.5)
+    assert 3.5 < wider.count_params() / model.count_params() < 4.1
+
+
+def test_too_small_input_is_refused():
+    with pytest.raises(UserError, match="at least 32x32"):
+        models.build("resnet18", (16, 16, 1), 10, 0.25)
+
+
+def tiny_splits(seed=0):
+    rng = np.random.default_rng(seed)
+    y = np.arange(64) % 4
+    x = np.zeros((64, 32, 32, 1), np.uint8)
+    for i, label in enumerate(y):  # each class lights a different quadrant: learnable in a few steps
+        r, c = divmod(int(label), 2)
+        x[i, r * 16:(r + 1) * 16, c * 16:(c + 1) * 16] = 200
+    x = np.clip(x + rng.integers(0, 40, x.shape), 0, 255).astype(np.uint8)
+    return {"train": (x[:48], y[:48]), "val": (x[48:], y[48:])}
+
+
+def train_once(seed, keep_best=True):
+    training.seed_everything(seed)
+    model = models.build("resnet18", (32, 32, 1), 4, 0.125)
+    record = training.fit(model, tiny_splits(), optimizer="adam", learning_rate=0.01, schedule="cosine",
+                          epochs=3, batch_size=16, seed=seed, keep_best=keep_best,
+                          augment=training.augmenter("horizontal", 0.05, seed))
+    return model, record
+
+
+def test_same_seed_same_weights_and_a_full_record():
+    first, record = train_once(7)
+    second, _ = train_once(7)
+    for a, b in zip(first.get_weights(), second.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    assert [row["epoch"] for row in record["history"]] == [1, 2, 3]
+    assert record["epoch_seconds"] > 0 and record["params_count"] == first.count_params()
+    best = max(range(3), key=lambda i: record["history"][i]["val_accuracy"])
+    assert record["best_epoch"] == best + 1
+
+
+def test_keep_best_restores_the_best_epoch_weights():
+    model, record = train_once(3)
+    x, y = tiny_splits()["val"]
+    accuracy = (model.predict(x / 255.0, verbose=0).argmax(1) == y).mean()
+    best = max(row["val_accuracy"] for row in record["history"])
+    assert accuracy == pytest.approx(best, abs=1e-6)
+
+
+def test_save_and_load_gives_the_same_predictions(tmp_path):
+    model, _ = train_once(1, keep_best=False)
+    training.save(model, tmp_path / "model.h5")
+    loaded = models.load(tmp_path / "model.h5")
+    x = tiny_splits()["val"][0] / 255.0
+    np.testing.assert_allclose(loaded.predict(x, verbose=0), model.predict(x, verbose=0), atol=1e-6)
+
+
+def test_history_csv(tmp_path):
+    training.write_history([{"epoch": 1, "loss": 0.5}, {"epoch": 2, "loss": 0.25}], tmp_path / "h.csv")
+    assert (tmp_path / "h.csv").read_text() == "epoch,loss\n1,0.5\n2,0.25\n"

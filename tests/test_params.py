@@ -1,0 +1,44 @@
+import pytest
+import yaml
+
+from conftest import ROOT
+from edgecompress import params
+from edgecompress.errors import UserError
+
+
+def test_shipped_params_are_valid():
+    values = params.load(*params.SCHEMA, path=ROOT / "params.yaml")
+    assert values["data"]["source"] == "digits"
+
+
+@pytest.mark.parametrize("rule, good, bad", [
+    (params.integer(1), [1, 30], [0, 1.5, True, "3"]),
+    (params.number(0, 1, low_open=True, high_open=True), [0.5, 0.01], [0, 1, "0.5", None]),
+    (params.one_of("adam", "sgd"), ["adam"], ["Adam", None]),
+    (params.list_of("fp32", "int8"), [["fp32"], ["int8", "fp32"]], [[], ["fp32", "fp32"], "fp32", ["int4"]]),
+    (params.BOOLEAN, [True, False], [1, "yes"]),
+])
+def test_rules_accept_and_refuse(rule, good, bad):
+    for value in good:
+        rule("k", value)
+    for value in bad:
+        with pytest.raises(UserError, match=rf"params: k = .* is not allowed; expected {rule.describe[:10]}"):
+            rule("k", value)
+
+
+def test_missing_and_unknown_keys_and_sections(tmp_path):
+    values = yaml.safe_load((ROOT / "params.yaml").read_text())
+    del values["train"]["epochs"]
+    values["train"]["epocs"] = 3
+    path = tmp_path / "params.yaml"
+    path.write_text(yaml.safe_dump(values))
+    with pytest.raises(UserError, match="train.epocs is not a known key"):
+        params.load("train", path=path)
+    del values["train"]["epocs"]
+    path.write_text(yaml.safe_dump(values))
+    with pytest.raises(UserError, match="train.epochs is missing"):
+        params.load("train", path=path)
+    with pytest.raises(UserError, match="section 'distill' is missing"):
+        params.load("distill", path=ROOT / "params.yaml")
+    with pytest.raises(UserError, match="not found"):
+        params.load("data", path=tmp_path / "nope.yaml")
