@@ -1,21 +1,27 @@
-"""convert@<model>: write models/<model>/tflite/<quantization>.tflite for each of convert.quantizations."""
+"""convert@<model>: write models/<model>/tflite/<quantization>.tflite.
+
+Float models get every quantization in convert.quantizations, calibrated on training images; a
+quantization-aware trained model carries its own ranges and converts to int8 alone (convert params unused).
+"""
 import sys
 
 from edgecompress import data, params
 from edgecompress.errors import run_stage
-from edgecompress.files import atomic_path
+from edgecompress.files import atomic_path, read_json
 
 
 def main(model_name):
     p = params.load("seed", "convert")
-    cfg = p["convert"]
-    from edgecompress import convert, models  # TensorFlow loads only once params are valid
+    if read_json(f"models/{model_name}/train.json").get("quantization_aware"):
+        quantizations, x_train, samples, seed = ["int8"], None, 0, 0
+    else:
+        quantizations, samples, seed = p["convert"]["quantizations"], p["convert"]["representative_samples"], p["seed"]
+        x_train = data.to_float(data.load_split("data/train.npz")[0])
+    from edgecompress import convert  # TensorFlow loads only once params are valid
 
-    model = models.load(f"models/{model_name}/model.h5")
-    x_train = data.to_float(data.load_split("data/train.npz")[0])
     with atomic_path(f"models/{model_name}/tflite", is_dir=True) as out:
-        for quant in cfg["quantizations"]:
-            flatbuffer = convert.convert(model, quant, x_train, cfg["representative_samples"], p["seed"])
+        for quant in quantizations:
+            flatbuffer = convert.convert(f"models/{model_name}/model", quant, x_train, samples, seed)
             (out / f"{quant}.tflite").write_bytes(flatbuffer)
             print(f"{model_name}: {quant}.tflite, {len(flatbuffer):,} bytes")
 

@@ -12,6 +12,12 @@ ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent  # the venv's python and dvc, whatever PATH the caller has
 TINY = {
     "train": {"width": 0.125, "epochs": 2},
+    "prune": {"epochs": 1},
+    "cluster": {"epochs": 1},
+    "qat": {"epochs": 1},
+    "pqat": {"epochs": 1},
+    "cqat": {"epochs": 1},
+    "pcqat": {"cluster_epochs": 1, "epochs": 1},
     "convert": {"representative_samples": 16},
     "evaluate": {"warmup": 2},
 }

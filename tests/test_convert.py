@@ -13,9 +13,10 @@ def converted(tmp_path_factory):
     splits = tiny_splits()
     training.fit(model, splits, optimizer="adam", learning_rate=0.01, epochs=3, batch_size=16, seed=0)
     folder = tmp_path_factory.mktemp("tflite")
+    training.save(model, folder / "model")
     x_float = splits["train"][0] / np.float32(255)
     for quant in ("fp32", "fp16", "dynamic", "int8", "int16x8"):
-        (folder / f"{quant}.tflite").write_bytes(convert.convert(model, quant, x_float, samples=16, seed=0))
+        (folder / f"{quant}.tflite").write_bytes(convert.convert(folder / "model", quant, x_float, samples=16, seed=0))
     return model, folder, splits["val"]
 
 
@@ -63,6 +64,6 @@ def _write_npz(path, x, y):
 
 
 def test_unknown_quantization_is_refused(converted):
-    model, _, _ = converted
+    _, folder, _ = converted
     with pytest.raises(ValueError, match="int4"):
-        convert.convert(model, "int4")
+        convert.convert(folder / "model", "int4")

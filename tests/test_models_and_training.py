@@ -2,6 +2,7 @@ import numpy as np
 import pytest
 
 from edgecompress import models, training
+from edgecompress.backend import keras
 from edgecompress.errors import UserError
 
 
@@ -47,7 +48,7 @@ def test_same_seed_same_weights_and_a_full_record():
     for a, b in zip(first.get_weights(), second.get_weights()):
         np.testing.assert_array_equal(a, b)
     assert [row["epoch"] for row in record["history"]] == [1, 2, 3]
-    assert record["epoch_seconds"] > 0 and record["params_count"] == first.count_params()
+    assert record["epoch_seconds"] > 0 and record["epochs"] == 3
     best = max(range(3), key=lambda i: record["history"][i]["val_accuracy"])
     assert record["best_epoch"] == best + 1
 
@@ -62,8 +63,9 @@ def test_keep_best_restores_the_best_epoch_weights():
 
 def test_save_and_load_gives_the_same_predictions(tmp_path):
     model, _ = train_once(1, keep_best=False)
-    training.save(model, tmp_path / "model.h5")
-    loaded = models.load(tmp_path / "model.h5")
+    training.save(model, tmp_path / "model")
+    assert (tmp_path / "model/saved_model.pb").is_file()
+    loaded = models.load(tmp_path / "model")
     x = tiny_splits()["val"][0] / 255.0
     np.testing.assert_allclose(loaded.predict(x, verbose=0), model.predict(x, verbose=0), atol=1e-6)
 
@@ -71,3 +73,25 @@ def test_save_and_load_gives_the_same_predictions(tmp_path):
 def test_history_csv(tmp_path):
     training.write_history([{"epoch": 1, "loss": 0.5}, {"epoch": 2, "loss": 0.25}], tmp_path / "h.csv")
     assert (tmp_path / "h.csv").read_text() == "epoch,loss\n1,0.5\n2,0.25\n"
+
+
+def test_select_layers_skips_by_name_and_refuses_unknown_names():
+    model = models.build("resnet18", (32, 32, 1), 10, 0.125)
+    picked = models.select_layers(model, ["stem_conv", "logits"], "prune.skip_layers")
+    assert len(picked) == 19 and "stem_conv" not in picked and "logits" not in picked
+    assert all(model.get_layer(name).__class__.__name__ == "Conv2D" for name in picked)
+    with pytest.raises(UserError, match=r"prune.skip_layers names 'stem', which is not a layer .*stem_conv"):
+        models.select_layers(model, ["stem"], "prune.skip_layers")
+
+
+def test_reestimate_batch_norm_averages_the_batch_statistics():
+    inputs = keras.Input((4, 4, 1))
+    model = keras.Model(inputs, keras.layers.BatchNormalization(name="bn")(inputs))
+    bn = model.get_layer("bn")
+    bn.set_weights([np.ones(1), np.zeros(1), np.full(1, 99.0), np.full(1, 99.0)])  # stale stats
+    x = np.random.default_rng(0).integers(0, 256, (64, 4, 4, 1)).astype(np.uint8)
+    training.reestimate_batch_norm(model, x, batch_size=16)
+    batches = [x[i:i + 16] / np.float32(255) for i in range(0, 64, 16)]
+    assert bn.moving_mean.numpy()[0] == pytest.approx(np.mean([b.mean() for b in batches]), rel=1e-5)
+    assert bn.moving_variance.numpy()[0] == pytest.approx(np.mean([b.var(ddof=1) for b in batches]), rel=1e-4)  # unbiased, as Keras
+    assert bn.momentum == 0.99

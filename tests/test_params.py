@@ -1,3 +1,5 @@
+import re
+
 import pytest
 import yaml
 
@@ -17,12 +19,15 @@ def test_shipped_params_are_valid():
     (params.one_of("adam", "sgd"), ["adam"], ["Adam", None]),
     (params.list_of("fp32", "int8"), [["fp32"], ["int8", "fp32"]], [[], ["fp32", "fp32"], "fp32", ["int4"]]),
     (params.BOOLEAN, [True, False], [1, "yes"]),
+    (params.SPARSITY, [0, 0.5, 0.99], [1, 1.0, -0.1]),
+    (params.CLUSTERS, [2, 256], [1, 0, 2.5]),
+    (params.END_STEP, ["auto", 1, 500], [0, "end", 1.5]),
 ])
 def test_rules_accept_and_refuse(rule, good, bad):
     for value in good:
         rule("k", value)
     for value in bad:
-        with pytest.raises(UserError, match=rf"params: k = .* is not allowed; expected {rule.describe[:10]}"):
+        with pytest.raises(UserError, match=rf"params: k = .* is not allowed; expected {re.escape(rule.describe[:10])}"):
             rule("k", value)
 
 
@@ -42,3 +47,27 @@ def test_missing_and_unknown_keys_and_sections(tmp_path):
         params.load("distill", path=ROOT / "params.yaml")
     with pytest.raises(UserError, match="not found"):
         params.load("data", path=tmp_path / "nope.yaml")
+
+
+def cluster_section(variants):
+    values = yaml.safe_load((ROOT / "params.yaml").read_text())["cluster"]
+    return {"cluster": dict(values, variants=variants)}
+
+
+@pytest.mark.parametrize("variants, message", [
+    ({}, "cluster.variants must be a non-empty mapping"),
+    ("kpp32", "cluster.variants must be a non-empty mapping"),
+    ({"kpp-32": {"clusters": 32, "init": "linear"}}, "cluster.variants.kpp-32 is not allowed; names use"),
+    ({"kpp32": {"clusters": 32}}, "cluster.variants.kpp32.init is missing"),
+    ({"kpp32": {"clusters": 32, "init": "linear", "seed": 1}}, "cluster.variants.kpp32.seed is not a known key"),
+    ({"ok": {"clusters": 8, "init": "random"}, "bad": {"clusters": 1, "init": "random"}},
+     r"cluster.variants.bad.clusters = 1 is not allowed; expected an integer >= 2"),
+])
+def test_cluster_variants_are_checked_one_by_one(variants, message):
+    with pytest.raises(UserError, match=message):
+        params.validate(cluster_section(variants), {"cluster": params.SCHEMA["cluster"]})
+
+
+def test_any_number_of_named_variants_is_accepted():
+    variants = {"kpp16": {"clusters": 16, "init": "kmeans_plus_plus"}, "db8": {"clusters": 8, "init": "density_based"}}
+    params.validate(cluster_section(variants), {"cluster": params.SCHEMA["cluster"]})

@@ -6,24 +6,60 @@ import pytest
 import yaml
 
 from conftest import run
+from edgecompress import tflite_weights
 
 QUANTS = ("fp32", "fp16", "dynamic", "int8", "int16x8")
-KEYS = ("accuracy", "macro_precision", "macro_recall", "size_bytes", "gzip_bytes",
-        "latency_p50_ms", "latency_p90_ms", "latency_mean_ms", "total_s")
+FLOAT_MODELS = ("baseline", "pruned", "clustered_kpp32", "clustered_lin32", "clustered_kpp256", "cluster_sparse")
+QAT_MODELS = ("qat", "pqat", "cqat", "pcqat")
+MODEL_QUANTS = [(m, q) for m in FLOAT_MODELS for q in QUANTS] + [(m, "int8") for m in QAT_MODELS]
+KEYS = ("accuracy", "macro_precision", "macro_recall", "size_bytes", "gzip_bytes", "latency_p50_ms",
+        "latency_p90_ms", "latency_mean_ms", "total_s", "sparsity", "max_distinct_per_channel")
 
 
-def test_metrics_have_every_quantization_and_key(pipeline):
-    metrics = json.loads((pipeline / "metrics/baseline.json").read_text())
-    assert metrics["params_count"] > 0 and metrics["epoch_seconds"] > 0
-    for quant in QUANTS:
-        block = metrics[quant]
-        assert set(KEYS) <= set(block), quant
+def metrics_of(repo, model):
+    return json.loads((repo / f"metrics/{model}.json").read_text())
+
+
+def test_metrics_have_every_model_quantization_and_key(pipeline):
+    for model in FLOAT_MODELS + QAT_MODELS:
+        metrics = metrics_of(pipeline, model)
+        assert metrics["params_count"] > 0 and metrics["epoch_seconds"] > 0, model
+        assert metrics["protocol"] == {"threads": 1, "warmup": 2, "batch_size": 1, "images": 360}
+        assert {key for key in metrics if key in QUANTS} == {q for m, q in MODEL_QUANTS if m == model}
+    for model, quant in MODEL_QUANTS:
+        block = metrics_of(pipeline, model)[quant]
+        assert set(KEYS) <= set(block), (model, quant)
         assert 0.0 <= block["accuracy"] <= 1.0
-        assert block["size_bytes"] == (pipeline / f"models/baseline/tflite/{quant}.tflite").stat().st_size
+        assert block["size_bytes"] == (pipeline / f"models/{model}/tflite/{quant}.tflite").stat().st_size
         assert 0 < block["gzip_bytes"] < block["size_bytes"]
         assert 0 < block["latency_p50_ms"] <= block["latency_p90_ms"]
-        assert block["total_s"] > 0
-    assert metrics["protocol"] == {"threads": 1, "warmup": 2, "batch_size": 1, "images": 360}
+        assert block["total_s"] > 0 and 0 <= block["sparsity"] < 1 and block["max_distinct_per_channel"] >= 1
+
+
+def tiny_params(repo):
+    return yaml.safe_load((repo / "params.yaml").read_text())
+
+
+def test_pcqat_int8_keeps_the_pruned_sparsity_and_the_clusters_per_channel(pipeline):
+    p = tiny_params(pipeline)
+    target, clusters = p["prune"]["final_sparsity"], p["pcqat"]["clusters"]
+    clustered = set(json.loads((pipeline / "models/pcqat/train.json").read_text())["clustered_layers"])
+    kernels = dict(tflite_weights.kernels(pipeline / "models/pcqat/tflite/int8.tflite"))
+    assert clustered and clustered <= set(kernels)
+    for name in clustered:
+        kernel = kernels[name]
+        assert kernel.dtype.name == "int8"
+        assert abs((kernel == 0).mean() - target) <= 0.02, name
+        assert max(len(set(channel.ravel())) for channel in kernel) <= clusters + 1, name
+    assert abs(metrics_of(pipeline, "pcqat")["int8"]["sparsity"] - target) <= 0.02
+
+
+def test_clustered_models_keep_at_most_their_clusters_per_channel(pipeline):
+    clusters = tiny_params(pipeline)["cluster"]["variants"]["kpp32"]["clusters"]
+    metrics = metrics_of(pipeline, "clustered_kpp32")
+    assert all(metrics[q]["max_distinct_per_channel"] <= clusters for q in QUANTS)
+    assert metrics_of(pipeline, "cqat")["int8"]["max_distinct_per_channel"] <= clusters
+    assert metrics_of(pipeline, "baseline")["fp32"]["max_distinct_per_channel"] > clusters
 
 
 def test_dvc_metrics_show_reads_flat_keys(pipeline):
@@ -36,53 +72,100 @@ def test_details_and_report(pipeline):
     details = json.loads((pipeline / "metrics/details/baseline.json").read_text())
     assert details["classes"] == [str(d) for d in range(10)]
     assert sum(map(sum, details["models"]["int8"]["confusion"])) == 360
+    assert set(details["models"]["int8"]["weights"]) >= {"stem_conv", "logits"}
     summary = json.loads((pipeline / "metrics/summary.json").read_text())
-    assert [(r["model"], r["quantization"]) for r in summary["rows"]] == [("baseline", q) for q in QUANTS]
+    assert sorted((r["model"], r["quantization"]) for r in summary["rows"]) == sorted(MODEL_QUANTS)
     report = (pipeline / "metrics/report.md").read_text()
-    assert report.count("| baseline |") == len(QUANTS)
+    for model in FLOAT_MODELS + QAT_MODELS:
+        assert report.count(f"| {model} |") == sum(m == model for m, _ in MODEL_QUANTS)
+    pcqat = next(r for r in summary["rows"] if r["model"] == "pcqat")
+    assert f"| {pcqat['sparsity']:.1%} | {pcqat['max_distinct_per_channel']:,} |" in report
 
 
-def test_training_curve_for_dvc_plots(pipeline):
-    lines = (pipeline / "plots/train/baseline.csv").read_text().splitlines()
-    assert lines[0].split(",") == ["epoch", "loss", "accuracy", "val_loss", "val_accuracy"]
-    assert len(lines) == 1 + 2
+def test_training_curves_for_dvc_plots(pipeline):
+    epochs = {"baseline": 2, "pruned": 1, "clustered_kpp32": 1, "cluster_sparse": 1, "pcqat": 1}
+    for model, count in epochs.items():
+        lines = (pipeline / f"plots/train/{model}.csv").read_text().splitlines()
+        assert lines[0].split(",") == ["epoch", "loss", "accuracy", "val_loss", "val_accuracy"]
+        assert len(lines) == 1 + count, model
 
 
 def test_second_repro_is_a_no_op(pipeline):
     assert "up to date" in run(["dvc", "status"], pipeline).stdout
 
 
-def set_param(repo, section, key, value):
-    """Change one param in the repo's params.yaml; return the original text to restore."""
+def set_param(repo, dotted_key, value):
+    """Change one param (a dotted key) in the repo's params.yaml; return the original text to restore."""
     path = repo / "params.yaml"
     original = path.read_text()
     values = yaml.safe_load(original)
-    values[section][key] = value
+    *parents, key = dotted_key.split(".")
+    section = values
+    for parent in parents:
+        section = section[parent]
+    section[key] = value
     path.write_text(yaml.safe_dump(values, sort_keys=False))
     return original
 
 
-@pytest.mark.parametrize("section, key, value, expected", [
-    ("evaluate", "threads", 2, {"evaluate@baseline"}),
-    ("convert", "representative_samples", 17, {"convert@baseline"}),
-    ("train", "epochs", 3, {"train"}),
-    ("data", "test_fraction", 0.25, {"prepare"}),
-])
-def test_status_names_only_the_stages_reading_the_param(pipeline, section, key, value, expected):
-    original = set_param(pipeline, section, key, value)
+def descendants(repo, stages):
+    """`stages` and every stage downstream of them in the repo's DAG (from `dvc dag --dot`)."""
+    edges = re.findall(r'"([^"]+)" -> "([^"]+)"', run(["dvc", "dag", "--dot"], repo).stdout)
+    found, frontier = set(stages), set(stages)
+    while frontier:
+        frontier = {after for before, after in edges if before in frontier} - found
+        found |= frontier
+    return found
+
+
+def changed_stages(repo, dotted_key, value):
+    original = set_param(repo, dotted_key, value)
     try:
-        assert set(json.loads(run(["dvc", "status", "--json"], pipeline).stdout)) == expected
+        return set(json.loads(run(["dvc", "status", "--json"], repo).stdout))
     finally:
-        (pipeline / "params.yaml").write_text(original)
+        (repo / "params.yaml").write_text(original)
+
+
+@pytest.mark.parametrize("key, value, expected", [
+    ("evaluate.threads", 2, {"evaluate@baseline", "evaluate@pruned", "evaluate@cluster_sparse", "evaluate@qat",
+                             "evaluate@pqat", "evaluate@cqat", "evaluate@pcqat", "evaluate_clustered@kpp32",
+                             "evaluate_clustered@lin32", "evaluate_clustered@kpp256"}),
+    ("convert.representative_samples", 17, {"convert@baseline", "convert@pruned", "convert@cluster_sparse",
+                                            "convert_clustered@kpp32", "convert_clustered@lin32",
+                                            "convert_clustered@kpp256"}),
+    ("train.epochs", 3, {"train"}),
+    ("data.test_fraction", 0.25, {"prepare"}),
+])
+def test_status_names_only_the_stages_reading_the_param(pipeline, key, value, expected):
+    assert changed_stages(pipeline, key, value) == expected
+
+
+@pytest.mark.parametrize("key, value, direct, downstream", [
+    ("cluster.variants.kpp32.clusters", 16, {"cluster@kpp32", "report"},
+     {"convert_clustered@kpp32", "evaluate_clustered@kpp32", "cqat", "convert_qat@cqat", "evaluate@cqat"}),
+    ("prune.final_sparsity", 0.5, {"prune"},
+     {"convert@pruned", "evaluate@pruned", "pqat", "convert_qat@pqat", "evaluate@pqat", "cluster_sparse",
+      "convert@cluster_sparse", "evaluate@cluster_sparse", "pcqat", "convert_qat@pcqat", "evaluate@pcqat",
+      "report"}),
+    ("pcqat.clusters", 8, {"cluster_sparse", "pcqat"},
+     {"convert@cluster_sparse", "evaluate@cluster_sparse", "convert_qat@pcqat", "evaluate@pcqat", "report"}),
+])
+def test_a_method_param_reruns_exactly_its_chain(pipeline, key, value, direct, downstream):
+    changed = changed_stages(pipeline, key, value)
+    assert changed == direct
+    assert descendants(pipeline, changed) == direct | downstream
 
 
 def test_repro_after_a_param_change_reruns_exactly_its_downstream(pipeline):
-    original = set_param(pipeline, "convert", "representative_samples", 17)
+    original = set_param(pipeline, "convert.representative_samples", 17)
     try:
         log = run(["dvc", "repro"], pipeline).stdout
     finally:
         (pipeline / "params.yaml").write_text(original)
     ran = set(re.findall(r"Running stage '([^']+)'", log))
-    assert ran == {"convert@baseline", "evaluate@baseline", "report"}
+    assert ran == descendants(pipeline, {"convert@baseline", "convert@pruned", "convert@cluster_sparse",
+                                         "convert_clustered@kpp32", "convert_clustered@lin32",
+                                         "convert_clustered@kpp256"})
+    assert "convert_qat@pcqat" not in ran and "train" not in ran
     run(["dvc", "repro"], pipeline)  # back to the tiny params: restored from DVC's run cache
     assert "up to date" in run(["dvc", "status"], pipeline).stdout

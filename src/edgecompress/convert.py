@@ -1,4 +1,4 @@
-"""Keras model -> TF Lite flatbuffer, one function per post-training quantization."""
+"""SavedModel folder -> TF Lite flatbuffer, with each post-training quantization."""
 import numpy as np
 
 from edgecompress.backend import tf
@@ -16,12 +16,13 @@ def _representative(x_float, samples: int, seed: int):
     return generate
 
 
-def convert(model, quantization: str, x_float=None, samples: int = 100, seed: int = 0) -> bytes:
-    """Convert `model` with one of fp32, fp16, dynamic, int8 (full integer, int8 in and out), int16x8.
+def convert(saved_model, quantization: str, x_float=None, samples: int = 100, seed: int = 0) -> bytes:
+    """Convert a SavedModel folder with one of fp32, fp16, dynamic, int8 (int8 in and out), int16x8.
 
-    `x_float` (float training images in [0, 1]) calibrates int8 and int16x8.
+    `x_float` (float training images in [0, 1]) calibrates int8 and int16x8; a quantization-aware
+    trained model carries its own ranges and converts to int8 with `x_float=None`.
     """
-    converter = tf.lite.TFLiteConverter.from_keras_model(model)
+    converter = tf.lite.TFLiteConverter.from_saved_model(str(saved_model))
     if quantization == "fp32":
         pass
     elif quantization == "fp16":
@@ -31,8 +32,9 @@ def convert(model, quantization: str, x_float=None, samples: int = 100, seed: in
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
     elif quantization == "int8":
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
-        converter.representative_dataset = _representative(x_float, samples, seed)
-        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+        if x_float is not None:  # a QAT model's fake-quant ops already fix every op to int8
+            converter.representative_dataset = _representative(x_float, samples, seed)
+            converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
         converter.inference_input_type = tf.int8
         converter.inference_output_type = tf.int8
     elif quantization == "int16x8":

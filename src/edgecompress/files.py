@@ -6,6 +6,8 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from edgecompress.errors import UserError
+
 
 @contextlib.contextmanager
 def atomic_path(path, is_dir: bool = False):
@@ -31,5 +33,9 @@ def write_json(path, obj) -> None:
 
 
 def read_json(path):
-    return json.loads(Path(path).read_text())
+    """Parse a JSON file a stage needs; a missing one is a UserError naming it."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"{path} is missing; run the stage that writes it first (dvc repro)")
+    return json.loads(path.read_text())
 

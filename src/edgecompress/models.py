@@ -6,6 +6,7 @@ from edgecompress.backend import keras
 from edgecompress.errors import UserError
 
 layers = keras.layers
+WEIGHTED = (layers.Conv2D, layers.Dense)  # the layers TFMOT prunes and clusters (DepthwiseConv2D is a Conv2D)
 RESNET18_STAGES = (2, 2, 2, 2)
 RESNET18_MIN_SIZE = 32  # the stem and three stages downsample by 2**5
 
@@ -54,5 +55,24 @@ def build(architecture: str, input_shape, num_classes: int, width: float) -> ker
 
 
 def load(path) -> keras.Model:
-    """Load a model saved by a stage, for inference or conversion (no optimizer state)."""
+    """Load a float model saved by a stage (a SavedModel folder) back into Keras, uncompiled."""
     return keras.models.load_model(path, compile=False)
+
+
+def select_layers(model, skip, param: str = "skip_layers") -> list:
+    """Names of the Conv2D / Dense layers of `model` not in `skip`; a name in `skip` that `model` lacks is an error.
+
+    `param` names the setting `skip` came from, for the message.
+    """
+    names = {layer.name for layer in model.layers}
+    for name in skip:
+        if name not in names:
+            raise UserError(f"params: {param} names {name!r}, which is not a layer of {model.name}; layers with "
+                            "weights: " + ", ".join(l.name for l in model.layers if isinstance(l, WEIGHTED)))
+    return [l.name for l in model.layers if isinstance(l, WEIGHTED) and l.name not in skip]
+
+
+def wrap_layers(model, names, wrap) -> keras.Model:
+    """A copy of `model` whose layers named in `names` are replaced by `wrap(layer)`; others keep their weights."""
+    names = set(names)
+    return keras.models.clone_model(model, clone_function=lambda l: wrap(l) if l.name in names else l)

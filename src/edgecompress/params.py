@@ -2,6 +2,7 @@
 
 Every key has a rule; a wrong value raises UserError naming the key, the value and what is allowed.
 """
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -58,6 +59,24 @@ def list_of(*allowed):
 
 
 BOOLEAN = Rule("true or false", lambda v: isinstance(v, bool))
+NAMES = Rule("a list of layer names", lambda v: isinstance(v, list) and all(isinstance(x, str) for x in v))
+SPARSITY = number(0, 1, high_open=True)
+CLUSTERS = integer(2, 65536)
+INITS = one_of("kmeans_plus_plus", "linear", "random", "density_based")
+END_STEP = Rule("auto (the last pruning step of fine-tuning) or an integer >= 1",
+                lambda v: v == "auto" or (_is_int(v) and v >= 1))
+
+
+@dataclass(frozen=True)
+class MappingOf:
+    """A non-empty mapping from names (letters, digits, _) to sections that all follow `schema`."""
+    schema: dict
+
+
+def fine_tuning(**extra):
+    """The keys every fine-tuning section has (epochs, learning rate), plus its own."""
+    return {"epochs": integer(1), "learning_rate": number(0, 1, low_open=True), **extra}
+
 
 SCHEMA = {
     "seed": integer(0),
@@ -82,6 +101,28 @@ SCHEMA = {
             "rotation": number(0, 0.5),
         },
     },
+    "prune": fine_tuning(
+        schedule=one_of("polynomial_decay", "constant_sparsity"),
+        initial_sparsity=SPARSITY,
+        final_sparsity=SPARSITY,
+        begin_step=integer(0),
+        end_step=END_STEP,
+        frequency=integer(1),
+        skip_layers=NAMES,
+    ),
+    "cluster": fine_tuning(
+        skip_layers=NAMES,
+        variants=MappingOf({"clusters": CLUSTERS, "init": INITS}),
+    ),
+    "qat": fine_tuning(),
+    "pqat": fine_tuning(),
+    "cqat": fine_tuning(variant=Rule("a name", lambda v: isinstance(v, str))),
+    "pcqat": fine_tuning(
+        clusters=CLUSTERS,
+        init=INITS,
+        cluster_epochs=integer(1),
+        cluster_learning_rate=number(0, 1, low_open=True),
+    ),
     "convert": {
         "quantizations": list_of(*QUANTIZATIONS),
         "representative_samples": integer(1),
@@ -104,8 +145,19 @@ def validate(values, schema, prefix=""):
             raise UserError(f"params: {prefix}{key} is missing")
         if isinstance(rule, dict):
             validate(values[key], rule, f"{prefix}{key}.")
+        elif isinstance(rule, MappingOf):
+            _validate_mapping(values[key], rule.schema, f"{prefix}{key}")
         else:
             rule(f"{prefix}{key}", values[key])
+
+
+def _validate_mapping(values, schema, key):
+    if not isinstance(values, dict) or not values:
+        raise UserError(f"params: {key} must be a non-empty mapping of names to settings, got {values!r}")
+    for name, section in values.items():
+        if not re.fullmatch(r"[A-Za-z0-9_]+", str(name)):
+            raise UserError(f"params: {key}.{name} is not allowed; names use letters, digits and _ only")
+        validate(section, schema, f"{key}.{name}.")
 
 
 def load(*sections, path="params.yaml"):

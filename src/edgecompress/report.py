@@ -19,9 +19,11 @@ def rows(metrics_by_model: dict, reference=REFERENCE) -> list:
                 "size_bytes": m["size_bytes"],
                 "gzip_bytes": m["gzip_bytes"],
                 "compression": ref["size_bytes"] / m["size_bytes"],
-                "gzip_compression": ref["size_bytes"] / m["gzip_bytes"],
+                "gzip_compression": ref["gzip_bytes"] / m["gzip_bytes"],
                 "latency_p50_ms": m["latency_p50_ms"],
                 "latency_ratio": m["latency_p50_ms"] / ref["latency_p50_ms"],
+                "sparsity": m["sparsity"],
+                "max_distinct_per_channel": m["max_distinct_per_channel"],
                 "params_count": metrics["params_count"],
                 "epoch_seconds": metrics["epoch_seconds"],
             })
@@ -38,6 +40,8 @@ COLUMNS = (
     ("gzip_compression", "gzip x smaller", "{:.2f}x"),
     ("latency_p50_ms", "p50 (ms)", "{:.3f}"),
     ("latency_ratio", "latency / ref", "{:.2f}"),
+    ("sparsity", "sparsity", "{:.1%}"),
+    ("max_distinct_per_channel", "distinct / channel", "{:,}"),
     ("params_count", "params", "{:,}"),
     ("epoch_seconds", "s / epoch", "{:.2f}"),
 )
@@ -50,7 +54,9 @@ def markdown(table: list, reference=REFERENCE) -> str:
         "# edgecompress report",
         "",
         f"Reference: `{reference[0]}` at `{reference[1]}`. Sizes are the .tflite files; "
-        "\"gzip x smaller\" divides the reference's raw size by each model's gzipped size.",
+        "\"gzip x smaller\" divides the reference's gzipped size by each model's gzipped size. Sparsity (zero "
+        "weights over all kernels) and distinct values (the most in any output channel of a clustered kernel, "
+        "or of any kernel for unclustered models) are read back from each .tflite file.",
         "",
         "| " + " | ".join(header) + " |",
         "|" + "|".join("---" for _ in header) + "|",

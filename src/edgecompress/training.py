@@ -76,7 +76,10 @@ def learning_rate_schedule(learning_rate: float, schedule: str, total_steps: int
 
 def fit(model, splits, *, optimizer, learning_rate, epochs, batch_size, seed, schedule="constant",
         augment=None, keep_best=True, loss="sparse_categorical_crossentropy", callbacks=()):
-    """Compile and fit `model` on splits['train'], validating on splits['val']; return the training record."""
+    """Compile and fit `model` on splits['train'], validating on splits['val']; return the training record.
+
+    The record has epochs, mean seconds per epoch, the best epoch and the per-epoch history.
+    """
     steps = math.ceil(len(splits["train"][1]) / batch_size) * epochs
     lr = learning_rate_schedule(learning_rate, schedule, steps)
     model.compile(optimizer=OPTIMIZERS[optimizer](lr), loss=loss, metrics=["accuracy"])
@@ -89,7 +92,6 @@ def fit(model, splits, *, optimizer, learning_rate, epochs, batch_size, seed, sc
         verbose=1 if sys.stdout.isatty() else 2,  # progress bars on a terminal, one line per epoch in logs
     )
     return {
-        "params_count": int(model.count_params()),
         "epochs": epochs,
         "epoch_seconds": float(np.mean(timer.seconds)),
         "best_epoch": (best.best_epoch + 1) if keep_best else epochs,
@@ -100,10 +102,30 @@ def fit(model, splits, *, optimizer, learning_rate, epochs, batch_size, seed, sc
     }
 
 
+def reestimate_batch_norm(model, x, batch_size: int) -> None:
+    """Set every BatchNormalization's moving mean and variance to the average over one pass of `x` (uint8 images).
+
+    Pruning changes kernels until its last steps, so the moving statistics lag behind the final weights;
+    re-estimating them is what makes the pruned model's inference-mode accuracy match its training accuracy.
+    """
+    norms = [layer for layer in model.layers if isinstance(layer, keras.layers.BatchNormalization)]
+    saved = [layer.momentum for layer in norms]
+    for step, start in enumerate(range(0, len(x), batch_size)):
+        for layer in norms:  # momentum 1 - 1/(k + 1): a cumulative average over the batches seen so far
+            layer.momentum = step / (step + 1)
+        model(to_float(x[start:start + batch_size]), training=True)
+    for layer, momentum in zip(norms, saved):
+        layer.momentum = momentum
+
+
 def save(model, path) -> None:
-    """Save a Keras model to `path` (.h5) atomically, without optimizer state."""
-    with atomic_path(path) as tmp:
-        model.save(tmp, include_optimizer=False)
+    """Save a Keras model as a SavedModel folder at `path`, atomically, without optimizer state.
+
+    SavedModel (not .h5) because QAT models with TFMOT's preserve schemes do not reload from .h5,
+    and the converter reads the folder directly.
+    """
+    with atomic_path(path, is_dir=True) as tmp:
+        model.save(tmp, save_format="tf", include_optimizer=False)
 
 
 def write_history(history: list, path) -> None:

@@ -1,0 +1,94 @@
+"""The method modules on small hand-made models: pruning schedule steps, QAT preserving sparsity, and the
+.tflite weight inspection that the metrics rely on."""
+import numpy as np
+import pytest
+
+from edgecompress import convert, pruning, qat, tflite_weights, training
+from edgecompress.backend import keras
+from edgecompress.errors import UserError
+
+
+@pytest.mark.parametrize("begin, end, frequency, total, expected", [
+    (0, "auto", 10, 296, 290),   # the last mask update TFMOT makes: steps count 0 .. total - 1
+    (0, "auto", 10, 291, 290),
+    (5, "auto", 10, 100, 95),
+    (0, 150, 10, 296, 150),
+])
+def test_last_pruning_step(begin, end, frequency, total, expected):
+    assert pruning.last_step(begin, end, frequency, total) == expected
+
+
+@pytest.mark.parametrize("begin, end, message", [
+    (300, "auto", "prune.begin_step = 300 .* only 296 steps"),
+    (0, 296, "prune.end_step = 296 .* before the end of fine-tuning"),
+    (50, 40, "prune.end_step = 40 .* after begin_step"),
+])
+def test_pruning_steps_outside_fine_tuning_are_refused(begin, end, message):
+    with pytest.raises(UserError, match=message):
+        pruning.last_step(begin, end, 10, 296)
+
+
+def test_initial_sparsity_above_final_is_refused():
+    with pytest.raises(UserError, match="prune.initial_sparsity = 0.9 .* at most final_sparsity"):
+        pruning.schedule("polynomial_decay", 0.9, 0.5, 0, "auto", 10, total_steps=100)
+
+
+def two_conv_model(sparse_kernel):
+    """Input -> dense_conv (no zeros) -> sparse_conv (given kernel) -> pooling -> Dense."""
+    inputs = keras.Input((8, 8, 1))
+    x = keras.layers.Conv2D(4, 3, name="dense_conv", activation="relu")(inputs)
+    x = keras.layers.Conv2D(4, 3, name="sparse_conv", activation="relu")(x)
+    outputs = keras.layers.Dense(2, name="head")(keras.layers.GlobalAveragePooling2D()(x))
+    model = keras.Model(inputs, outputs)
+    layer = model.get_layer("sparse_conv")
+    layer.set_weights([sparse_kernel, layer.get_weights()[1]])
+    return model
+
+
+def sparse_clustered_kernel(seed=0):
+    """A 3x3x4x4 kernel, half zeros, the rest drawn from two values per output channel."""
+    rng = np.random.default_rng(seed)
+    values = np.array([-0.5, 0.5], np.float32)[rng.integers(0, 2, (3, 3, 4, 4))] * np.arange(1, 5)
+    return np.where(rng.random((3, 3, 4, 4)) < 0.5, 0.0, values).astype(np.float32)
+
+
+def test_pcqat_keeps_zeros_in_every_sparse_layer_after_a_dense_one(tmp_path):
+    """TFMOT shares one weight quantizer and disables sparsity for all once a dense layer comes first."""
+    training.seed_everything(0)
+    kernel = sparse_clustered_kernel()
+    model = qat.quantize(two_conv_model(kernel), "clusters_and_sparsity")
+    model.compile(optimizer=keras.optimizers.Adam(0.05), loss="mse")
+    rng = np.random.default_rng(0)
+    model.fit(rng.random((32, 8, 8, 1)), rng.random((32, 2)), epochs=2, batch_size=8, verbose=0)
+    training.save(model, tmp_path / "model")
+    (tmp_path / "int8.tflite").write_bytes(convert.convert(tmp_path / "model", "int8"))
+    trained = dict(tflite_weights.kernels(tmp_path / "int8.tflite"))["sparse_conv"]  # output channels first
+    assert np.array_equal(trained == 0, np.moveaxis(kernel, 3, 0) == 0)
+    assert max(len(np.unique(channel)) for channel in trained) <= 3  # zero and two clusters per channel
+
+
+@pytest.fixture(scope="module")
+def converted_pair(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("inspect")
+    kernel = sparse_clustered_kernel(1)
+    model = two_conv_model(kernel)
+    training.save(model, folder / "model")
+    x = np.random.default_rng(0).random((16, 8, 8, 1)).astype(np.float32)
+    for quant in ("fp32", "fp16", "int8"):
+        (folder / f"{quant}.tflite").write_bytes(convert.convert(folder / "model", quant, x, samples=16, seed=0))
+    return folder, kernel
+
+
+@pytest.mark.parametrize("quant", ["fp32", "fp16", "int8"])
+def test_inspect_reads_sparsity_and_distinct_values_back(converted_pair, quant):
+    folder, kernel = converted_pair
+    found = tflite_weights.inspect(folder / f"{quant}.tflite", layers=["sparse_conv"])
+    assert list(found["layers"]) == ["dense_conv", "sparse_conv", "head"]
+    sparse = found["layers"]["sparse_conv"]
+    assert sparse["weights"] == kernel.size
+    assert sparse["sparsity"] == pytest.approx((kernel == 0).mean())
+    expected_distinct = max(len(np.unique(kernel[..., c])) for c in range(4))
+    assert sparse["max_distinct_per_channel"] == found["max_distinct_per_channel"] == expected_distinct
+    total = sum(layer["weights"] for layer in found["layers"].values())
+    assert found["sparsity"] == pytest.approx((kernel == 0).sum() / total, abs=0.02)
+    assert tflite_weights.inspect(folder / f"{quant}.tflite")["max_distinct_per_channel"] > expected_distinct
