@@ -16,7 +16,7 @@ def main():
     record = training.fit(
         model, splits, optimizer=cfg["optimizer"], learning_rate=cfg["learning_rate"],
         schedule=cfg["schedule"], epochs=cfg["epochs"], batch_size=cfg["batch_size"], seed=seed,
-        augment=training.augmenter(cfg["augment"]["flip"], cfg["augment"]["rotation"], seed),
+        augment=runs.augmenter(cfg, seed),
         keep_best=cfg["keep_best"],
     )
     runs.save("baseline", model, record, params_count=model.count_params())

@@ -18,6 +18,7 @@ TINY = {
     "pqat": {"epochs": 1},
     "cqat": {"epochs": 1},
     "pcqat": {"cluster_epochs": 1, "epochs": 1},
+    "distill": {"epochs": 1},
     "convert": {"representative_samples": 16},
     "evaluate": {"warmup": 2},
 }

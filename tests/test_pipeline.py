@@ -9,7 +9,8 @@ from conftest import run
 from edgecompress import tflite_weights
 
 QUANTS = ("fp32", "fp16", "dynamic", "int8", "int16x8")
-FLOAT_MODELS = ("baseline", "pruned", "clustered_kpp32", "clustered_lin32", "clustered_kpp256", "cluster_sparse")
+FLOAT_MODELS = ("baseline", "pruned", "clustered_kpp32", "clustered_lin32", "clustered_kpp256", "cluster_sparse",
+                "student_distilled", "student_scratch")
 QAT_MODELS = ("qat", "pqat", "cqat", "pcqat")
 MODEL_QUANTS = [(m, q) for m in FLOAT_MODELS for q in QUANTS] + [(m, "int8") for m in QAT_MODELS]
 KEYS = ("accuracy", "macro_precision", "macro_recall", "size_bytes", "gzip_bytes", "latency_p50_ms",
@@ -83,10 +84,11 @@ def test_details_and_report(pipeline):
 
 
 def test_training_curves_for_dvc_plots(pipeline):
-    epochs = {"baseline": 2, "pruned": 1, "clustered_kpp32": 1, "cluster_sparse": 1, "pcqat": 1}
+    epochs = {"baseline": 2, "pruned": 1, "clustered_kpp32": 1, "cluster_sparse": 1, "pcqat": 1, "student_distilled": 1,
+              "student_scratch": 1}
     for model, count in epochs.items():
         lines = (pipeline / f"plots/train/{model}.csv").read_text().splitlines()
-        assert lines[0].split(",") == ["epoch", "loss", "accuracy", "val_loss", "val_accuracy"]
+        assert {"epoch", "loss", "accuracy", "val_loss", "val_accuracy"} <= set(lines[0].split(","))
         assert len(lines) == 1 + count, model
 
 
@@ -128,9 +130,11 @@ def changed_stages(repo, dotted_key, value):
 
 @pytest.mark.parametrize("key, value, expected", [
     ("evaluate.threads", 2, {"evaluate@baseline", "evaluate@pruned", "evaluate@cluster_sparse", "evaluate@qat",
-                             "evaluate@pqat", "evaluate@cqat", "evaluate@pcqat", "evaluate_clustered@kpp32",
+                             "evaluate@pqat", "evaluate@cqat", "evaluate@pcqat", "evaluate@student_distilled",
+                             "evaluate@student_scratch", "evaluate_clustered@kpp32",
                              "evaluate_clustered@lin32", "evaluate_clustered@kpp256"}),
     ("convert.representative_samples", 17, {"convert@baseline", "convert@pruned", "convert@cluster_sparse",
+                                            "convert@student_distilled", "convert@student_scratch",
                                             "convert_clustered@kpp32", "convert_clustered@lin32",
                                             "convert_clustered@kpp256"}),
     ("train.epochs", 3, {"train"}),
@@ -147,6 +151,10 @@ def test_status_names_only_the_stages_reading_the_param(pipeline, key, value, ex
      {"convert@pruned", "evaluate@pruned", "pqat", "convert_qat@pqat", "evaluate@pqat", "cluster_sparse",
       "convert@cluster_sparse", "evaluate@cluster_sparse", "pcqat", "convert_qat@pcqat", "evaluate@pcqat",
       "report"}),
+    ("distill.alpha", 0.5, {"distill"}, {"convert@student_distilled", "evaluate@student_distilled", "report"}),
+    ("distill.epochs", 2, {"distill", "train_student"},
+     {"convert@student_distilled", "evaluate@student_distilled", "convert@student_scratch",
+      "evaluate@student_scratch", "report"}),
     ("pcqat.clusters", 8, {"cluster_sparse", "pcqat"},
      {"convert@cluster_sparse", "evaluate@cluster_sparse", "convert_qat@pcqat", "evaluate@pcqat", "report"}),
 ])
@@ -164,6 +172,7 @@ def test_repro_after_a_param_change_reruns_exactly_its_downstream(pipeline):
         (pipeline / "params.yaml").write_text(original)
     ran = set(re.findall(r"Running stage '([^']+)'", log))
     assert ran == descendants(pipeline, {"convert@baseline", "convert@pruned", "convert@cluster_sparse",
+                                         "convert@student_distilled", "convert@student_scratch",
                                          "convert_clustered@kpp32", "convert_clustered@lin32",
                                          "convert_clustered@kpp256"})
     assert "convert_qat@pcqat" not in ran and "train" not in ran

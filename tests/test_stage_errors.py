@@ -21,6 +21,11 @@ CASES = [
     ("cluster_sparse.py", [], {"pcqat": {"clusters": 0}}, ["pcqat.clusters", "0", ">= 2"], "models"),
     ("qat.py", ["pcqat"], {"pcqat": {"init": "kmeans"}}, ["pcqat.init", "'kmeans'"], "models"),
     ("qat.py", ["qat"], {"qat": {"learning_rate": -1}}, ["qat.learning_rate", "-1", "(0, 1]"], "models"),
+    ("distill.py", [], {"distill": {"alpha": 1.5}}, ["distill.alpha", "1.5", "[0, 1]"], "models"),
+    ("distill.py", [], {"distill": {"temperature": 0}}, ["distill.temperature", "0", "(0, 1000]"], "models"),
+    ("distill.py", [], {"distill": {"student": "vgg16"}}, ["distill.student", "'vgg16'", "mobilenetv2, resnet18"],
+     "models"),
+    ("train_student.py", [], {"distill": {"input_size": 16}}, ["distill.input_size", "16", ">= 32"], "models"),
 ]
 
 

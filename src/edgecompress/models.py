@@ -1,4 +1,4 @@
-"""Model builders: ResNet18 (basic blocks [2, 2, 2, 2]) with a width multiplier and a GAP + softmax head.
+"""Model builders: ResNet18 (basic blocks [2, 2, 2, 2]) and MobileNetV2 with a width multiplier, GAP + softmax head.
 
 The head is a linear `logits` Dense followed by a separate softmax, so logits stay reachable for distillation.
 """
@@ -8,7 +8,8 @@ from edgecompress.errors import UserError
 layers = keras.layers
 WEIGHTED = (layers.Conv2D, layers.Dense)  # the layers TFMOT prunes and clusters (DepthwiseConv2D is a Conv2D)
 RESNET18_STAGES = (2, 2, 2, 2)
-RESNET18_MIN_SIZE = 32  # the stem and three stages downsample by 2**5
+MOBILENET_BN_MOMENTUM = 0.9  # ImageNet's 0.999 leaves its 52 BatchNorms' moving statistics stale for many epochs
+MIN_SIZE = 32  # ResNet18 and MobileNetV2 downsample by 2**5: smaller inputs vanish before the head
 
 
 def _conv_bn(x, filters, kernel, stride, name, relu=True):
@@ -27,31 +28,42 @@ def _basic_block(x, filters, stride, name):
     return layers.ReLU(name=f"{name}_out")(x)
 
 
-def resnet18(input_shape, num_classes: int, width: float = 1.0, name: str = "resnet18") -> keras.Model:
-    """ResNet18 as in He et al. (ImageNet stem), channels scaled by `width`; softmax over `num_classes`."""
-    if min(input_shape[:2]) < RESNET18_MIN_SIZE:
-        raise UserError(f"resnet18 needs images of at least {RESNET18_MIN_SIZE}x{RESNET18_MIN_SIZE}, got {input_shape}")
+def resnet18(x, width: float = 1.0):
+    """ResNet18 features as in He et al. (ImageNet stem), channels scaled by `width`, globally pooled."""
     channels = [max(8, int(round(64 * width * 2**i))) for i in range(4)]
-    inputs = keras.Input(shape=input_shape, name="image")
-    x = _conv_bn(inputs, channels[0], 7, 2, "stem")
+    x = _conv_bn(x, channels[0], 7, 2, "stem")
     x = layers.MaxPooling2D(3, strides=2, padding="same", name="stem_pool")(x)
     for stage, (filters, blocks) in enumerate(zip(channels, RESNET18_STAGES)):
         for block in range(blocks):
             stride = 2 if stage > 0 and block == 0 else 1
             x = _basic_block(x, filters, stride, f"stage{stage + 1}_block{block + 1}")
-    x = layers.GlobalAveragePooling2D(name="gap")(x)
-    logits = layers.Dense(num_classes, name="logits")(x)
-    outputs = layers.Activation("softmax", name="softmax")(logits)
-    return keras.Model(inputs, outputs, name=name)
+    return layers.GlobalAveragePooling2D(name="gap")(x)
 
 
-ARCHITECTURES = {"resnet18": resnet18}
+def mobilenetv2(x, width: float = 1.0):
+    """keras.applications' MobileNetV2 features, untrained (weights=None), `width` as its alpha, globally pooled."""
+    backbone = keras.applications.MobileNetV2(input_tensor=x, alpha=width, include_top=False, weights=None,
+                                              pooling="avg")
+    for layer in backbone.layers:
+        if isinstance(layer, layers.BatchNormalization):
+            layer.momentum = MOBILENET_BN_MOMENTUM
+    return backbone.output
 
 
-def build(architecture: str, input_shape, num_classes: int, width: float) -> keras.Model:
+ARCHITECTURES = {"resnet18": resnet18, "mobilenetv2": mobilenetv2}
+
+
+def build(architecture: str, input_shape, num_classes: int, width: float, input_size: int = None) -> keras.Model:
+    """An untrained classifier for images of `input_shape`; with `input_size` it first resizes them to that square."""
     if architecture not in ARCHITECTURES:
         raise UserError(f"unknown architecture {architecture!r}; known: {', '.join(ARCHITECTURES)}")
-    return ARCHITECTURES[architecture](tuple(input_shape), num_classes, width)
+    size = input_size if input_size is not None else min(input_shape[:2])
+    if size < MIN_SIZE:
+        raise UserError(f"{architecture} needs inputs of at least {MIN_SIZE}x{MIN_SIZE}, got {size}x{size}")
+    inputs = keras.Input(shape=tuple(input_shape), name="image")
+    x = inputs if input_size is None else layers.Resizing(input_size, input_size, name="resize")(inputs)
+    logits = layers.Dense(num_classes, name="logits")(ARCHITECTURES[architecture](x, width))
+    return keras.Model(inputs, layers.Activation("softmax", name="softmax")(logits), name=architecture)
 
 
 def load(path) -> keras.Model:

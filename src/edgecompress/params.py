@@ -123,6 +123,13 @@ SCHEMA = {
         cluster_epochs=integer(1),
         cluster_learning_rate=number(0, 1, low_open=True),
     ),
+    "distill": fine_tuning(
+        student=one_of("mobilenetv2", "resnet18"),
+        width=number(0, 4, low_open=True),
+        input_size=integer(MIN_IMAGE_SIZE, 1024),
+        alpha=number(0, 1),
+        temperature=number(0, 1000, low_open=True),
+    ),
     "convert": {
         "quantizations": list_of(*QUANTIZATIONS),
         "representative_samples": integer(1),

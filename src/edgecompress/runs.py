@@ -30,10 +30,28 @@ def fine_tune(model, splits, train_cfg: dict, epochs: int, learning_rate: float,
     The learning rate decays along a cosine; the last epoch's weights are kept (an earlier epoch may predate
     the final sparsity or clustering).
     """
-    augment = training.augmenter(train_cfg["augment"]["flip"], train_cfg["augment"]["rotation"], seed)
     return training.fit(model, splits, optimizer=train_cfg["optimizer"], learning_rate=learning_rate,
                         schedule="cosine", epochs=epochs, batch_size=train_cfg["batch_size"], seed=seed,
-                        augment=augment, keep_best=False, callbacks=callbacks)
+                        augment=augmenter(train_cfg, seed), keep_best=False, callbacks=callbacks)
+
+
+def build_student(distill_cfg: dict, dataset_card: dict):
+    """The untrained student that the distill section describes, for the prepared dataset."""
+    return models.build(distill_cfg["student"], dataset_card["image_shape"], len(dataset_card["classes"]),
+                        distill_cfg["width"], distill_cfg["input_size"])
+
+
+def train_student(model, train_cfg: dict, distill_cfg: dict, seed: int):
+    """Fit a student (or its Distiller) from scratch with the baseline's optimizer, schedule and augmentation."""
+    return training.fit(model, splits(), optimizer=train_cfg["optimizer"], learning_rate=distill_cfg["learning_rate"],
+                        schedule=train_cfg["schedule"], epochs=distill_cfg["epochs"],
+                        batch_size=train_cfg["batch_size"], seed=seed, augment=augmenter(train_cfg, seed),
+                        keep_best=train_cfg["keep_best"])
+
+
+def augmenter(train_cfg: dict, seed: int):
+    """The baseline's augmentation (train.augment), for every stage that trains on its data."""
+    return training.augmenter(train_cfg["augment"]["flip"], train_cfg["augment"]["rotation"], seed)
 
 
 def save(name: str, model, record: dict, **facts) -> None:
