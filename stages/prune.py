@@ -13,7 +13,7 @@ def main():
     splits = runs.splits()
     schedule = pruning.schedule(
         cfg["schedule"], cfg["initial_sparsity"], cfg["final_sparsity"], cfg["begin_step"], cfg["end_step"],
-        cfg["frequency"], total_steps=runs.steps(splits, p["train"]["batch_size"], cfg["epochs"]))
+        cfg["frequency"], total_steps=training.total_steps(splits, p["train"]["batch_size"], cfg["epochs"]))
     training.seed_everything(seed)
     model = pruning.prune(baseline, layers, schedule)
     record = runs.fine_tune(model, splits, p["train"], cfg["epochs"], cfg["learning_rate"], seed,

@@ -2,8 +2,6 @@
 
 Shared by every stage that trains or fine-tunes, so that each stage script only says what it does.
 """
-import math
-
 from edgecompress import data, models, training
 from edgecompress.files import read_json, write_json
 
@@ -11,11 +9,6 @@ from edgecompress.files import read_json, write_json
 def splits():
     """The prepared train and val splits."""
     return {name: data.load_split(f"data/{name}.npz") for name in ("train", "val")}
-
-
-def steps(splits, batch_size: int, epochs: int) -> int:
-    """Optimizer steps in `epochs` epochs over the training split."""
-    return math.ceil(len(splits["train"][1]) / batch_size) * epochs
 
 
 def load(name: str):

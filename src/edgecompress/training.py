@@ -74,14 +74,18 @@ def learning_rate_schedule(learning_rate: float, schedule: str, total_steps: int
     return learning_rate
 
 
+def total_steps(splits, batch_size: int, epochs: int) -> int:
+    """Optimizer steps in `epochs` epochs over splits['train'] (the last batch may be short)."""
+    return math.ceil(len(splits["train"][1]) / batch_size) * epochs
+
+
 def fit(model, splits, *, optimizer, learning_rate, epochs, batch_size, seed, schedule="constant",
         augment=None, keep_best=True, loss="sparse_categorical_crossentropy", callbacks=()):
     """Compile and fit `model` on splits['train'], validating on splits['val']; return the training record.
 
     The record has epochs, mean seconds per epoch, the best epoch and the per-epoch history.
     """
-    steps = math.ceil(len(splits["train"][1]) / batch_size) * epochs
-    lr = learning_rate_schedule(learning_rate, schedule, steps)
+    lr = learning_rate_schedule(learning_rate, schedule, total_steps(splits, batch_size, epochs))
     model.compile(optimizer=OPTIMIZERS[optimizer](lr), loss=loss, metrics=["accuracy"])
     timer, best = EpochTimer(), KeepBest()
     history = model.fit(
