@@ -11,6 +11,8 @@ import yaml
 from edgecompress.errors import UserError
 
 QUANTIZATIONS = ("fp32", "fp16", "dynamic", "int8", "int16x8")
+BUDGET_LIMITS = ("max_gzip_kb", "max_size_kb", "max_latency_p50_ms", "max_loss_points")  # see selection.LIMITS
+PREFERENCES = ("accuracy", "gzip", "latency")
 MIN_IMAGE_SIZE = 32  # ResNet18 and MobileNetV2 downsample by 32: smaller inputs vanish before the head
 
 
@@ -71,6 +73,12 @@ END_STEP = Rule("auto (the last pruning step of fine-tuning) or an integer >= 1"
 class MappingOf:
     """A non-empty mapping from names (letters, digits, _) to sections that all follow `schema`."""
     schema: dict
+
+
+@dataclass(frozen=True)
+class Omittable:
+    """A key that may be left out."""
+    rule: object
 
 
 def fine_tuning(**extra):
@@ -138,6 +146,13 @@ SCHEMA = {
         "threads": integer(1, 64),
         "warmup": integer(0),
     },
+    "report": {
+        "budgets": MappingOf({
+            **{key: Omittable(number(0, float("inf"), low_open=True)) for key in BUDGET_LIMITS},
+            "prefer": one_of(*PREFERENCES),
+        }),
+        "highlight": Rule("a name", lambda v: isinstance(v, str)),
+    },
 }
 
 
@@ -149,7 +164,10 @@ def validate(values, schema, prefix=""):
         raise UserError(f"params: {prefix}{key} is not a known key; known: {', '.join(sorted(schema))}")
     for key, rule in schema.items():
         if key not in values:
+            if isinstance(rule, Omittable):
+                continue
             raise UserError(f"params: {prefix}{key} is missing")
+        rule = rule.rule if isinstance(rule, Omittable) else rule
         if isinstance(rule, dict):
             validate(values[key], rule, f"{prefix}{key}.")
         elif isinstance(rule, MappingOf):

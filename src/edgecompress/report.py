@@ -1,4 +1,9 @@
-"""Side-by-side table of every model and quantization, relative to the fp32 baseline."""
+"""The report: every model x quantization side by side, the Pareto front, one pick per budget; Markdown and HTML."""
+import base64
+import html
+from dataclasses import dataclass
+
+from edgecompress import selection
 from edgecompress.evaluate import QUANT_ORDER
 
 REFERENCE = ("baseline", "fp32")
@@ -47,22 +52,94 @@ COLUMNS = (
 )
 
 
-def markdown(table: list, reference=REFERENCE) -> str:
-    """The report as Markdown: one table row per model and quantization."""
-    header = [c[1] for c in COLUMNS]
-    lines = [
-        "# edgecompress report",
-        "",
-        f"Reference: `{reference[0]}` at `{reference[1]}`. Sizes are the .tflite files; "
-        "\"gzip x smaller\" divides the reference's gzipped size by each model's gzipped size. Sparsity (zero "
-        "weights over all kernels) and distinct values (the most in any output channel of a clustered kernel, "
-        "or of any kernel for unclustered models) are read back from each .tflite file.",
-        "",
-        "| " + " | ".join(header) + " |",
-        "|" + "|".join("---" for _ in header) + "|",
+def cells(row) -> list:
+    return [fmt.format(row[key] * scale[0]) if scale else fmt.format(row[key]) for key, _, fmt, *scale in COLUMNS]
+
+
+@dataclass
+class Section:
+    title: str
+    paragraphs: list
+    header: list = ()
+    table: list = ()      # rows of cell strings
+    figures: tuple = ()   # names of figures shown in the HTML report
+
+
+def sections(table, front, picks: dict, best, reference=REFERENCE) -> list:
+    """The report's content, independent of the format it is written in."""
+    key = lambda r: (r["model"], r["quantization"])  # noqa: E731
+    on_front = {key(r) for r in front}
+    return [
+        Section("Recommendations", [
+            "One pick per deployment budget (params: report.budgets): the best model by the budget's preference "
+            "among those within all its limits, or the closest miss. KB are 1,000 bytes of the gzipped .tflite; "
+            "points are accuracy lost against the reference.",
+        ], ["budget", "recommendation"], [[name, pick["text"]] for name, pick in picks.items()]),
+        Section("Best compressed model", [
+            f"{selection.label(best)}: accuracy {best['accuracy']:.4f} ({best['accuracy_delta_points']:+.2f} points), "
+            f"gzip {best['gzip_bytes'] / 1e3:,.1f} KB ({best['gzip_compression']:.2f}x smaller), "
+            f"p50 {best['latency_p50_ms']:.3f} ms: the pick for the highlighted budget (params: report.highlight), or "
+            "the most accurate compressed model on the Pareto front when nothing fits that budget. Confusion matrices "
+            "of it and of the reference: in report.html and in `dvc plots show`.",
+        ], figures=("confusion",)),
+        Section("Pareto front", [
+            f"{len(front)} of the {len(table)} models x quantizations are not dominated: no other model is at least as accurate, "
+            "as small (gzip) and as fast (p50), and better in one of them. Sorted by gzip size: the most accurate "
+            "model under a size limit is the most accurate of the rows up to that size.",
+        ], [c[1] for c in COLUMNS], [cells(r) for r in front], figures=("accuracy_vs_gzip", "accuracy_vs_latency")),
+        Section("All models", [
+            f"Reference: `{reference[0]}` at `{reference[1]}`. Sizes are the .tflite files; \"gzip x smaller\" "
+            "divides the reference's gzipped size by each model's gzipped size. Sparsity (zero weights over all "
+            "kernels) and distinct values (the most in any output channel of a clustered kernel, or of any kernel "
+            "for unclustered models) are read back from each .tflite file.",
+        ], [c[1] for c in COLUMNS] + ["Pareto"], [cells(r) + ["yes" if key(r) in on_front else ""] for r in table]),
+        Section("Training curves", ["Loss and accuracy per epoch of every training stage (plots/train/*.csv)."],
+                figures=("training_curves",)),
     ]
-    for row in table:
-        cells = [fmt.format(row[key] * scale[0]) if scale else fmt.format(row[key])
-                 for key, _, fmt, *scale in COLUMNS]
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines) + "\n"
+
+
+def markdown(content: list) -> str:
+    lines = ["# edgecompress report", ""]
+    for section in content:
+        lines += [f"## {section.title}", ""]
+        for paragraph in section.paragraphs:
+            lines += [paragraph, ""]
+        if section.header:
+            lines.append("| " + " | ".join(section.header) + " |")
+            lines.append("|" + "|".join("---" for _ in section.header) + "|")
+            lines += ["| " + " | ".join(row) + " |" for row in section.table]
+            lines.append("")
+    return "\n".join(lines)
+
+
+def html_page(content: list, figures: dict) -> str:
+    """A static page with the figures embedded as PNG images: one file to open, mail or archive."""
+    body = []
+    for section in content:
+        body.append(f"<h2>{html.escape(section.title)}</h2>")
+        body += [f"<p>{html.escape(p)}</p>" for p in section.paragraphs]
+        if section.header:
+            body.append("<table><tr>" + "".join(f"<th>{html.escape(h)}</th>" for h in section.header) + "</tr>")
+            body += ["<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>" for row in section.table]
+            body.append("</table>")
+        body += [f'<img alt="{name}" src="data:image/png;base64,{base64.b64encode(figures[name]).decode()}">'
+                 for name in section.figures]
+    style = ("body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}"
+             "td,th{border:1px solid #ccc;padding:2px 6px;text-align:right}img{max-width:100%;display:block}")
+    return ("<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>edgecompress report</title>"
+            f"<style>{style}</style></head><body>\n<h1>edgecompress report</h1>\n" + "\n".join(body) + "\n</body></html>\n")
+
+
+def plot_points(table, front, best) -> list:
+    """One record per model x quantization for the accuracy-vs-size and accuracy-vs-latency scatter plots."""
+    on_front = {(r["model"], r["quantization"]) for r in front}
+    return [{"model": r["model"], "quantization": r["quantization"], "accuracy": r["accuracy"],
+             "gzip_kb": r["gzip_bytes"] / 1e3, "latency_p50_ms": r["latency_p50_ms"],
+             "pareto": (r["model"], r["quantization"]) in on_front,
+             "best_compressed": r is best} for r in table]
+
+
+def confusion_records(counts, classes) -> list:
+    """A confusion matrix as one {actual, predicted} record per test image: the input of DVC's confusion plot."""
+    return [{"actual": classes[i], "predicted": classes[j]}
+            for i, row in enumerate(counts) for j, count in enumerate(row) for _ in range(count)]
