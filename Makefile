@@ -18,7 +18,7 @@ $(STAMP): requirements.lock pyproject.toml
 
 run: venv
 	dvc repro
-	@echo "report: $(CURDIR)/metrics/report.md"
+	@echo "report: $(CURDIR)/metrics/report.html"
 
 test: venv
 	pytest

@@ -38,6 +38,20 @@ def write_params(repo: Path, override: dict = None) -> dict:
     return values
 
 
+def set_param(repo, dotted_key, value):
+    """Change one param (a dotted key) in the repo's params.yaml; return the original text to restore."""
+    path = repo / "params.yaml"
+    original = path.read_text()
+    values = yaml.safe_load(original)
+    *parents, key = dotted_key.split(".")
+    section = values
+    for parent in parents:
+        section = section[parent]
+    section[key] = value
+    path.write_text(yaml.safe_dump(values, sort_keys=False))
+    return original
+
+
 def run(args, cwd, check=True):
     """Run a command with the venv first on PATH; return the CompletedProcess (text output)."""
     env = dict(os.environ, PATH=f"{BIN}{os.pathsep}{os.environ['PATH']}", CI="true")

@@ -5,7 +5,7 @@ import re
 import pytest
 import yaml
 
-from conftest import run
+from conftest import run, set_param
 from edgecompress import tflite_weights
 
 QUANTS = ("fp32", "fp16", "dynamic", "int8", "int16x8")
@@ -69,18 +69,11 @@ def test_dvc_metrics_show_reads_flat_keys(pipeline):
     assert data["int8"]["gzip_bytes"] > 0
 
 
-def test_details_and_report(pipeline):
+def test_details_have_classes_confusion_and_weights(pipeline):
     details = json.loads((pipeline / "metrics/details/baseline.json").read_text())
     assert details["classes"] == [str(d) for d in range(10)]
     assert sum(map(sum, details["models"]["int8"]["confusion"])) == 360
     assert set(details["models"]["int8"]["weights"]) >= {"stem_conv", "logits"}
-    summary = json.loads((pipeline / "metrics/summary.json").read_text())
-    assert sorted((r["model"], r["quantization"]) for r in summary["rows"]) == sorted(MODEL_QUANTS)
-    report = (pipeline / "metrics/report.md").read_text()
-    for model in FLOAT_MODELS + QAT_MODELS:
-        assert report.count(f"| {model} |") == sum(m == model for m, _ in MODEL_QUANTS)
-    pcqat = next(r for r in summary["rows"] if r["model"] == "pcqat")
-    assert f"| {pcqat['sparsity']:.1%} | {pcqat['max_distinct_per_channel']:,} |" in report
 
 
 def test_training_curves_for_dvc_plots(pipeline):
@@ -94,20 +87,6 @@ def test_training_curves_for_dvc_plots(pipeline):
 
 def test_second_repro_is_a_no_op(pipeline):
     assert "up to date" in run(["dvc", "status"], pipeline).stdout
-
-
-def set_param(repo, dotted_key, value):
-    """Change one param (a dotted key) in the repo's params.yaml; return the original text to restore."""
-    path = repo / "params.yaml"
-    original = path.read_text()
-    values = yaml.safe_load(original)
-    *parents, key = dotted_key.split(".")
-    section = values
-    for parent in parents:
-        section = section[parent]
-    section[key] = value
-    path.write_text(yaml.safe_dump(values, sort_keys=False))
-    return original
 
 
 def descendants(repo, stages):

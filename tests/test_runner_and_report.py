@@ -1,7 +1,11 @@
+import base64
+import html.parser
+import json
+
 import numpy as np
 import pytest
 
-from edgecompress import report, runner
+from edgecompress import report, runner, selection
 
 
 def test_per_class_by_hand():
@@ -35,5 +39,56 @@ def test_rows_are_relative_to_the_fp32_baseline():
     assert int8["compression"] == pytest.approx(4.0)
     assert int8["gzip_compression"] == pytest.approx(5.0)
     assert int8["latency_ratio"] == pytest.approx(0.25)
-    text = report.markdown(rows)
-    assert "| baseline | int8 | 0.9800 | -1.00 | 1.0 | 0.7 | 5.00x | 0.050 | 0.25 | 79.5% | 16 | 100 | 2.00 |" in text
+    front = selection.pareto_front(rows)
+    picks = {"small": selection.recommend(rows, {"max_gzip_kb": 1, "prefer": "accuracy"}),
+             "tiny": selection.recommend(rows, {"max_gzip_kb": 0.5, "prefer": "accuracy"})}
+    content = report.sections(rows, front, picks, rows[1])
+    text = report.markdown(content)
+    assert "| baseline | int8 | 0.9800 | -1.00 | 1.0 | 0.7 | 5.00x | 0.050 | 0.25 | 79.5% | 16 | 100 | 2.00 | yes |" in text
+    assert "| small | baseline int8: accuracy 0.9800 (-1.00 points), gzip 0.7 KB, p50 0.050 ms" in text
+    assert "| tiny | No model fits (gzip size ≤ 0.5 KB). The closest is baseline int8: gzip size 0.7 KB is 44 %" in text
+    assert "2 of the 2 models x quantizations are not dominated" in text
+
+
+class Page(html.parser.HTMLParser):
+    """Collects the headings, table cells and embedded images of a page."""
+
+    def __init__(self):
+        super().__init__()
+        self.headings, self.cells, self.images, self._tag = [], [], [], None
+
+    def handle_starttag(self, tag, attrs):
+        self._tag = tag
+        if tag == "img":
+            self.images.append(dict(attrs))
+
+    def handle_endtag(self, tag):
+        self._tag = None
+
+    def handle_data(self, data):
+        if self._tag in ("h2", "td"):
+            (self.headings if self._tag == "h2" else self.cells).append(data)
+
+
+def parse_page(text):
+    page = Page()
+    page.feed(text)
+    return page
+
+
+def test_html_page_has_every_section_table_and_figure_as_png():
+    content = [report.Section("Pareto front", ["a < b"], ["model"], [["pcqat"]], figures=("scatter",)),
+               report.Section("All models", ["text"], ["model", "quant"], [["baseline", "int8"]])]
+    page = parse_page(report.html_page(content, {"scatter": b"\x89PNG fake"}))
+    assert page.headings == ["Pareto front", "All models"]
+    assert page.cells == ["pcqat", "baseline", "int8"]
+    assert [img["alt"] for img in page.images] == ["scatter"]
+    assert base64.b64decode(page.images[0]["src"].split(",", 1)[1]) == b"\x89PNG fake"
+
+
+def test_confusion_records_count_one_record_per_test_image():
+    records = report.confusion_records([[2, 1], [0, 3]], ["cat", "dog"])
+    assert len(records) == 6
+    assert records.count({"actual": "cat", "predicted": "dog"}) == 1
+    assert records.count({"actual": "dog", "predicted": "dog"}) == 3
+    json.dumps(records)

@@ -26,6 +26,14 @@ CASES = [
     ("distill.py", [], {"distill": {"student": "vgg16"}}, ["distill.student", "'vgg16'", "mobilenetv2, resnet18"],
      "models"),
     ("train_student.py", [], {"distill": {"input_size": 16}}, ["distill.input_size", "16", ">= 32"], "models"),
+    ("report.py", [], {"report": {"budgets": {"tiny": {"max_gzip_kb": -1}}}},
+     ["report.budgets.tiny.max_gzip_kb", "-1", "(0, inf]"], "metrics"),
+    ("report.py", [], {"report": {"budgets": {"tiny": {"max_kb": 50}}}},
+     ["report.budgets.tiny.max_kb is not a known key", "max_gzip_kb"], "metrics"),
+    ("report.py", [], {"report": {"budgets": {"fast": {"prefer": "size"}}}},
+     ["report.budgets.fast.prefer", "'size'", "accuracy, gzip, latency"], "metrics"),
+    ("report.py", [], {"report": {"highlight": "cheap"}}, ["report.highlight", "'cheap'", "tiny, fast, accurate"],
+     "metrics"),
 ]
 
 

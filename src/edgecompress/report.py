@@ -83,9 +83,9 @@ def sections(table, front, picks: dict, best, reference=REFERENCE) -> list:
             "of it and of the reference: in report.html and in `dvc plots show`.",
         ], figures=("confusion",)),
         Section("Pareto front", [
-            f"{len(front)} of the {len(table)} models x quantizations are not dominated: no other model is at least as accurate, "
-            "as small (gzip) and as fast (p50), and better in one of them. Sorted by gzip size: the most accurate "
-            "model under a size limit is the most accurate of the rows up to that size.",
+            f"{len(front)} of the {len(table)} models x quantizations are not dominated: no other model is at least "
+            "as accurate, as small (gzip) and as fast (p50), and better in one of them. Sorted by gzip size: the "
+            "most accurate model under a size limit is the most accurate of the rows up to that size.",
         ], [c[1] for c in COLUMNS], [cells(r) for r in front], figures=("accuracy_vs_gzip", "accuracy_vs_latency")),
         Section("All models", [
             f"Reference: `{reference[0]}` at `{reference[1]}`. Sizes are the .tflite files; \"gzip x smaller\" "
@@ -126,8 +126,8 @@ def html_page(content: list, figures: dict) -> str:
                  for name in section.figures]
     style = ("body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}"
              "td,th{border:1px solid #ccc;padding:2px 6px;text-align:right}img{max-width:100%;display:block}")
-    return ("<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>edgecompress report</title>"
-            f"<style>{style}</style></head><body>\n<h1>edgecompress report</h1>\n" + "\n".join(body) + "\n</body></html>\n")
+    head = f"<head><meta charset=\"utf-8\"><title>edgecompress report</title><style>{style}</style></head>"
+    return f"<!DOCTYPE html>\n<html>{head}<body>\n<h1>edgecompress report</h1>\n" + "\n".join(body) + "\n</body></html>\n"
 
 
 def plot_points(table, front, best) -> list:

@@ -1,0 +1,119 @@
+"""The report of the tiny end-to-end run, checked against the metrics files it was made from."""
+import base64
+import json
+import re
+
+import yaml
+
+from conftest import run, set_param
+from test_pipeline import MODEL_QUANTS, metrics_of
+from test_runner_and_report import parse_page
+
+
+def read(repo, rel):
+    return (repo / rel).read_text()
+
+
+def md_table(text, title):
+    """The rows (lists of cells) of the table under `## title` in a Markdown report."""
+    section = text.split(f"## {title}\n", 1)[1].split("\n## ", 1)[0]
+    lines = [line for line in section.splitlines() if line.startswith("|")][2:]
+    return [[cell.strip() for cell in line.strip("|").split("|")] for line in lines]
+
+
+def measured(repo):
+    """{(model, quant): (accuracy, gzip bytes, p50 ms)} straight from the metrics files."""
+    return {(m, q): (metrics_of(repo, m)[q]["accuracy"], metrics_of(repo, m)[q]["gzip_bytes"],
+                     metrics_of(repo, m)[q]["latency_p50_ms"]) for m, q in MODEL_QUANTS}
+
+
+def test_every_row_of_the_report_matches_its_metrics_file(pipeline):
+    table = md_table(read(pipeline, "metrics/report.md"), "All models")
+    assert sorted((r[0], r[1]) for r in table) == sorted(MODEL_QUANTS)
+    for cells in table:
+        m = metrics_of(pipeline, cells[0])[cells[1]]
+        assert cells[2] == f"{m['accuracy']:.4f}"
+        assert cells[4] == f"{m['size_bytes'] / 1e3:,.1f}" and cells[5] == f"{m['gzip_bytes'] / 1e3:,.1f}"
+        assert cells[7] == f"{m['latency_p50_ms']:.3f}"
+        assert cells[9] == f"{m['sparsity']:.1%}" and cells[10] == f"{m['max_distinct_per_channel']:,}"
+        assert cells[12] == f"{metrics_of(pipeline, cells[0])['epoch_seconds']:.2f}"
+    baseline = metrics_of(pipeline, "baseline")["fp32"]
+    for row in json.loads(read(pipeline, "metrics/summary.json"))["rows"]:
+        m = metrics_of(pipeline, row["model"])[row["quantization"]]
+        assert row["accuracy_delta_points"] == round(100 * (m["accuracy"] - baseline["accuracy"]), 4)
+        assert row["gzip_compression"] == baseline["gzip_bytes"] / m["gzip_bytes"]
+
+
+def test_pareto_front_is_exactly_the_undominated_models(pipeline):
+    points = measured(pipeline)
+    undominated = {f"{m} {q}" for (m, q), p in points.items()
+                   if not any(o != p and o[0] >= p[0] and o[1] <= p[1] and o[2] <= p[2] for o in points.values())}
+    summary = json.loads(read(pipeline, "metrics/summary.json"))
+    assert set(summary["pareto_front"]) == undominated
+    text = read(pipeline, "metrics/report.md")
+    assert {f"{r[0]} {r[1]}" for r in md_table(text, "Pareto front")} == undominated
+    assert {f"{r[0]} {r[1]}" for r in md_table(text, "All models") if r[-1] == "yes"} == undominated
+
+
+def test_each_budget_gets_the_best_model_within_its_limits(pipeline):
+    budgets = yaml.safe_load(read(pipeline, "params.yaml"))["report"]["budgets"]
+    picks = json.loads(read(pipeline, "metrics/summary.json"))["recommendations"]
+    assert list(picks) == list(budgets)
+    shown = {(r[0], r[1]) for r in md_table(read(pipeline, "metrics/report.md"), "Recommendations")}
+    points = measured(pipeline)
+    within_fast = [key for key, p in points.items() if p[2] <= budgets["fast"]["max_latency_p50_ms"]]
+    assert picks["fast"]["fits"]  # every tiny model runs far below 1 ms
+    best = max(points[key][0] for key in within_fast)
+    assert points[(picks["fast"]["model"], picks["fast"]["quantization"])][0] == best
+    for name, pick in picks.items():
+        assert (name, pick["text"]) in shown
+
+
+def test_a_budget_nobody_meets_says_so_and_names_the_closest(pipeline):
+    original = set_param(pipeline, "report.budgets.tiny.max_gzip_kb", 0.5)
+    try:
+        log = run(["dvc", "repro"], pipeline).stdout
+        text = read(pipeline, "metrics/report.md")
+    finally:
+        (pipeline / "params.yaml").write_text(original)
+    assert re.findall(r"Running stage '([^']+)'", log) == ["report"]
+    smallest = min(measured(pipeline).items(), key=lambda item: item[1][1])
+    (model, quant), (_, gzip_bytes, _) = smallest
+    expected = (f"No model fits (gzip size ≤ 0.5 KB). The closest is {model} {quant}: "
+                f"gzip size {gzip_bytes / 1e3:,.1f} KB is")
+    assert any(cells == ["tiny", cells[1]] and cells[1].startswith(expected)
+               for cells in md_table(text, "Recommendations"))
+    run(["dvc", "repro"], pipeline)
+    assert "up to date" in run(["dvc", "status"], pipeline).stdout
+
+
+def test_plot_files_parse_and_dvc_renders_every_plot(pipeline, tmp_path):
+    points = json.loads(read(pipeline, "plots/compare.json"))
+    assert sorted((p["model"], p["quantization"]) for p in points) == sorted(MODEL_QUANTS)
+    assert sum(p["best_compressed"] for p in points) == 1
+    classes = json.loads(read(pipeline, "data/dataset.json"))["classes"]
+    for name in ("baseline", "best_compressed"):
+        records = json.loads(read(pipeline, f"plots/confusion/{name}.json"))
+        assert len(records) == 360 and {r["actual"] for r in records} <= set(classes)
+    shown = json.loads(run(["dvc", "plots", "show", "--json"], pipeline).stdout)
+    assert not shown.get("errors")
+    plots = shown["data"]
+    assert set(plots) == {"training_loss", "training_accuracy", "validation_accuracy", "accuracy_vs_gzip",
+                          "accuracy_vs_latency", "confusion"}
+    for name, rendered in plots.items():
+        assert rendered[0]["content"]["data"]["values"], name
+    run(["dvc", "plots", "show", "-o", str(tmp_path)], pipeline)
+    assert "vegaEmbed" in (tmp_path / "index.html").read_text()
+
+
+def test_html_report_has_the_tables_and_every_figure_as_a_png(pipeline):
+    page = parse_page(read(pipeline, "metrics/report.html"))
+    assert page.headings == ["Recommendations", "Best compressed model", "Pareto front", "All models",
+                             "Training curves"]
+    assert sorted(img["alt"] for img in page.images) == ["accuracy_vs_gzip", "accuracy_vs_latency", "confusion",
+                                                         "training_curves"]
+    for img in page.images:
+        assert base64.b64decode(img["src"].split(",", 1)[1]).startswith(b"\x89PNG\r\n\x1a\n")
+    summary = json.loads(read(pipeline, "metrics/summary.json"))
+    for row in summary["rows"]:
+        assert f"{row['gzip_bytes'] / 1e3:,.1f}" in page.cells
