@@ -5,8 +5,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import yaml
+from PIL import Image
+
+from edgecompress import data
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent  # the venv's python and dvc, whatever PATH the caller has
@@ -45,6 +49,18 @@ def run(args, cwd, check=True):
     if check and result.returncode != 0:
         raise AssertionError(f"{args} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
     return result
+
+
+def write_digit_folder(root: Path, per_class=None, classes=range(10), start=0, prefix="digit_",
+                       suffixes=(".png", ".tif")) -> None:
+    """The built-in digits as a class-per-folder tree of real image files, alternating PNG and TIFF."""
+    images, labels, _ = data.load_digits()
+    for digit in classes:
+        folder = root / f"{prefix}{digit}"
+        folder.mkdir(parents=True, exist_ok=True)
+        picks = images[labels == digit][start:None if per_class is None else start + per_class]
+        for i, image in enumerate(picks):
+            Image.fromarray(image).save(folder / f"{i:04d}{suffixes[i % len(suffixes)]}")
 
 
 def copy_repo(dest: Path) -> Path:

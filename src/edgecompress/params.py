@@ -61,6 +61,7 @@ def list_of(*allowed):
 
 
 BOOLEAN = Rule("true or false", lambda v: isinstance(v, bool))
+PATH = Rule("a non-empty path", lambda v: isinstance(v, str) and v.strip() != "")
 NAMES = Rule("a list of layer names", lambda v: isinstance(v, list) and all(isinstance(x, str) for x in v))
 SPARSITY = number(0, 1, high_open=True)
 CLUSTERS = integer(2, 65536)
@@ -89,9 +90,13 @@ def fine_tuning(**extra):
 SCHEMA = {
     "seed": integer(0),
     "data": {
-        "source": one_of("digits"),
+        "source": one_of("digits", "folder", "npz"),
+        "path": PATH,
+        "test_path": PATH,
         "image_size": integer(MIN_IMAGE_SIZE, 1024),
         "channels": one_of(1, 3),
+        "limit_per_class": integer(0),
+        "skip_corrupt": BOOLEAN,
         "val_fraction": number(0, 1, low_open=True, high_open=True),
         "test_fraction": number(0, 1, low_open=True, high_open=True),
     },
