@@ -80,9 +80,15 @@ def copy_repo(dest: Path) -> Path:
 
 @pytest.fixture(scope="session")
 def pipeline(tmp_path_factory):
-    """A copy of the repo on tiny params after one full `dvc repro`."""
+    """A copy of the repo on tiny params after one full `dvc repro`, reading the digits from a folder of image files.
+
+    The folder lies outside the repo (an absolute data.path), as a user's dataset would, so that queued
+    experiments, which run in a temporary clone, read it too.
+    """
     repo = copy_repo(tmp_path_factory.mktemp("repo"))
-    write_params(repo)
+    images = tmp_path_factory.mktemp("digits")
+    write_digit_folder(images, prefix="")
+    write_params(repo, {"data": {"source": "folder", "path": str(images), "test_path": str(images)}})
     run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qam", "tiny params"], repo)
     run(["dvc", "repro"], repo)
     return repo

@@ -148,8 +148,16 @@ SCHEMA = {
         "representative_samples": integer(1),
     },
     "evaluate": {
+        "device": Rule("local, or an ssh destination (user@host or a Host alias from ~/.ssh/config)",
+                       lambda v: isinstance(v, str) and v.strip() == v and v != "" and not v.startswith("-")),
+        "python": PATH,
+        "ssh_options": Rule("a list of ssh options such as [-F, ssh_config] or [-o, Port=2222]",
+                            lambda v: isinstance(v, list) and all(isinstance(x, str) for x in v)),
+        "connect_timeout": integer(1, 3600),
+        "run_timeout": integer(1),
         "threads": integer(1, 64),
         "warmup": integer(0),
+        "runs": integer(1),
     },
     "report": {
         "budgets": MappingOf({
