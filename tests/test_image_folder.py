@@ -110,7 +110,7 @@ def test_a_separate_test_folder_must_have_the_same_classes(tmp_path):
 def test_too_few_images_to_split_by_class_is_explained(tmp_path):
     folder(tmp_path / "set", per_class=2)
     source = load(tmp_path / "set")
-    with pytest.raises(UserError, match="cannot split 6 images per class \\(0: 2, 1: 2, 2: 2\\)"):
+    with pytest.raises(UserError, match="cannot split 6 images by class \\(images per label: 0: 2, 1: 2, 2: 2\\)"):
         data.stratified_split(source.x, source.y, 0.15, 0.2, seed=0)
 
 

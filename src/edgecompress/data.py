@@ -129,7 +129,7 @@ def _split(x, y, fraction: float, seed: int):
         return train_test_split(x, y, test_size=fraction, stratify=y, random_state=seed)
     except ValueError as err:  # too few images in a class for every split to get some
         counts = ", ".join(f"{label}: {n}" for label, n in enumerate(np.bincount(y)))
-        raise UserError(f"data: cannot split {len(y)} images per class ({counts}) by class: {err}") from None
+        raise UserError(f"data: cannot split {len(y)} images by class (images per label: {counts}): {err}") from None
 
 
 def stratified_split(x, y, val_fraction: float, test_fraction: float, seed: int, test=None):
