@@ -38,7 +38,7 @@ def client_config(folder: Path, port: int, key: Path) -> Path:
 
 @pytest.fixture(scope="module")
 def sshd(tmp_path_factory):
-    """A real sshd on a free port of 127.0.0.1 that accepts one throwaway key; yields (port, client config, keys dir)."""
+    """A real sshd on a free port of 127.0.0.1 accepting one throwaway key; yields (port, client config, folder)."""
     assert Path(SSHD).is_file(), "sshd not found: install Debian's openssh-server (.ci/run does)"
     folder = tmp_path_factory.mktemp("ssh")
     os.chmod(folder, 0o700)

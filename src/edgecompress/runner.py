@@ -96,7 +96,8 @@ def cpu_model() -> str:
         lines = []
     fields = dict(line.split(":", 1) for line in lines if ":" in line)
     fields = {key.strip(): value.strip() for key, value in fields.items()}
-    return fields.get("model name") or fields.get("Model") or fields.get("Hardware") or platform.processor() or "unknown"
+    named = fields.get("model name") or fields.get("Model") or fields.get("Hardware")
+    return named or platform.processor() or "unknown"
 
 
 def device_facts() -> dict:
