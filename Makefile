@@ -5,7 +5,7 @@ STAMP := $(VENV)/.installed
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: venv run test bench clean
+.PHONY: venv run test bench bench-prepare clean
 
 venv: $(STAMP)
 
@@ -25,6 +25,9 @@ test: venv
 
 bench: venv
 	python bench/pipeline.py
+
+bench-prepare: venv
+	python bench/prepare.py
 
 clean:
 	rm -rf $(VENV)

@@ -5,8 +5,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import yaml
+from PIL import Image
+
+from edgecompress import data
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent  # the venv's python and dvc, whatever PATH the caller has
@@ -61,6 +65,18 @@ def run(args, cwd, check=True):
     return result
 
 
+def write_digit_folder(root: Path, per_class=None, classes=range(10), start=0, prefix="digit_",
+                       suffixes=(".png", ".tif")) -> None:
+    """The built-in digits as a class-per-folder tree of real image files, alternating PNG and TIFF."""
+    images, labels, _ = data.load_digits()
+    for digit in classes:
+        folder = root / f"{prefix}{digit}"
+        folder.mkdir(parents=True, exist_ok=True)
+        picks = images[labels == digit][start:None if per_class is None else start + per_class]
+        for i, image in enumerate(picks):
+            Image.fromarray(image).save(folder / f"{i:04d}{suffixes[i % len(suffixes)]}")
+
+
 def copy_repo(dest: Path) -> Path:
     """Copy the working tree's tracked and unignored files (no outputs, no venv) into a fresh git repo."""
     listed = subprocess.run(["git", "ls-files", "-co", "--exclude-standard", "-z"], cwd=ROOT,
@@ -78,9 +94,15 @@ def copy_repo(dest: Path) -> Path:
 
 @pytest.fixture(scope="session")
 def pipeline(tmp_path_factory):
-    """A copy of the repo on tiny params after one full `dvc repro`."""
+    """A copy of the repo on tiny params after one full `dvc repro`, reading the digits from a folder of image files.
+
+    The folder lies outside the repo (an absolute data.path), as a user's dataset would, so that queued
+    experiments, which run in a temporary clone, read it too.
+    """
     repo = copy_repo(tmp_path_factory.mktemp("repo"))
-    write_params(repo)
+    images = tmp_path_factory.mktemp("digits")
+    write_digit_folder(images, prefix="")
+    write_params(repo, {"data": {"source": "folder", "path": str(images), "test_path": str(images)}})
     run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qam", "tiny params"], repo)
     run(["dvc", "repro"], repo)
     return repo

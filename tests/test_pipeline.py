@@ -1,9 +1,12 @@
 """End to end: one `dvc repro` on tiny params, then the files, keys and caching it must produce."""
 import json
 import re
+from pathlib import Path
 
+import numpy as np
 import pytest
 import yaml
+from PIL import Image
 
 from conftest import run, set_param
 from edgecompress import tflite_weights
@@ -25,7 +28,7 @@ def test_metrics_have_every_model_quantization_and_key(pipeline):
     for model in FLOAT_MODELS + QAT_MODELS:
         metrics = metrics_of(pipeline, model)
         assert metrics["params_count"] > 0 and metrics["epoch_seconds"] > 0, model
-        assert metrics["protocol"] == {"threads": 1, "warmup": 2, "batch_size": 1, "images": 360}
+        assert metrics["protocol"] == {"threads": 1, "warmup": 2, "runs": 1, "batch_size": 1, "images": 360}
         assert {key for key in metrics if key in QUANTS} == {q for m, q in MODEL_QUANTS if m == model}
     for model, quant in MODEL_QUANTS:
         block = metrics_of(pipeline, model)[quant]
@@ -141,6 +144,25 @@ def test_a_method_param_reruns_exactly_its_chain(pipeline, key, value, direct, d
     changed = changed_stages(pipeline, key, value)
     assert changed == direct
     assert descendants(pipeline, changed) == direct | downstream
+
+
+def test_an_added_or_changed_image_reruns_prepare_and_everything_after_it(pipeline):
+    folder = Path(tiny_params(pipeline)["data"]["path"])
+    everything = set(run(["dvc", "stage", "list", "--name-only"], pipeline).stdout.split())
+    image = next((folder / "3").glob("*.png"))
+    original = image.read_bytes()
+    added = folder / "3" / "added.png"
+    for change, undo in ((lambda: added.write_bytes(original), added.unlink),
+                         (lambda: Image.fromarray(255 - np.asarray(Image.open(image))).save(image),
+                          lambda: image.write_bytes(original))):
+        change()
+        try:
+            changed = set(json.loads(run(["dvc", "status", "--json"], pipeline).stdout))
+        finally:
+            undo()
+        assert changed == {"prepare"}
+        assert descendants(pipeline, changed) == everything
+    assert "up to date" in run(["dvc", "status"], pipeline).stdout
 
 
 def test_repro_after_a_param_change_reruns_exactly_its_downstream(pipeline):

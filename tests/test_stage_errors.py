@@ -10,6 +10,15 @@ CASES = [
     ("convert.py", ["baseline"], {"convert": {"quantizations": ["fp32", "int4"]}},
      ["convert.quantizations", "int4", "fp32, fp16, dynamic, int8, int16x8"], "models"),
     ("evaluate.py", ["baseline"], {"evaluate": {"threads": 0}}, ["evaluate.threads", ">= 1"], "metrics"),
+    ("evaluate.py", ["baseline"], {"evaluate": {"runs": 0}}, ["evaluate.runs", ">= 1"], "metrics"),
+    ("evaluate.py", ["baseline"], {"evaluate": {"device": "-oProxyCommand=x"}},
+     ["evaluate.device", "'-oProxyCommand=x'", "an ssh destination"], "metrics"),
+    ("evaluate.py", ["baseline"], {"evaluate": {"ssh_options": "-F cfg"}}, ["evaluate.ssh_options", "a list"],
+     "metrics"),
+    ("prepare.py", [], {"data": {"source": "folder", "path": ""}}, ["data.path", "''", "a non-empty path"], "data"),
+    ("prepare.py", [], {"data": {"limit_per_class": -1}}, ["data.limit_per_class", "-1", ">= 0"], "data"),
+    ("prepare.py", [], {"data": {"source": "folder", "path": "no/such/folder"}},
+     ["data.path: no/such/folder is not a folder"], "data"),
     ("train.py", [], {"train": {"epocs": 3}}, ["train.epocs is not a known key"], "models"),
     ("prune.py", [], {"prune": {"final_sparsity": 1.0}}, ["prune.final_sparsity", "1.0", "[0, 1)"], "models"),
     ("prune.py", [], {"prune": {"schedule": "cubic"}},
@@ -43,7 +52,7 @@ def test_bad_param_is_one_clear_line(tmp_path, script, args, override, words, ou
     result = run(["python", str(ROOT / "stages" / script), *args], tmp_path, check=False)
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: params: "), result.stderr
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
     for word in words:
         assert word in lines[0]
     assert not (tmp_path / output_dir).exists()

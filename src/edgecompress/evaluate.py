@@ -37,4 +37,5 @@ def summarize(run: dict, model_dir, train_record: dict, class_names):
             "confusion": result["confusion"],
         }
     metrics["protocol"] = dict(run["protocol"])
+    metrics["device"] = dict(run["device"])
     return metrics, details

@@ -61,6 +61,7 @@ def list_of(*allowed):
 
 
 BOOLEAN = Rule("true or false", lambda v: isinstance(v, bool))
+PATH = Rule("a non-empty path", lambda v: isinstance(v, str) and v.strip() != "")
 NAMES = Rule("a list of layer names", lambda v: isinstance(v, list) and all(isinstance(x, str) for x in v))
 SPARSITY = number(0, 1, high_open=True)
 CLUSTERS = integer(2, 65536)
@@ -89,9 +90,13 @@ def fine_tuning(**extra):
 SCHEMA = {
     "seed": integer(0),
     "data": {
-        "source": one_of("digits"),
+        "source": one_of("digits", "folder", "npz"),
+        "path": PATH,
+        "test_path": PATH,
         "image_size": integer(MIN_IMAGE_SIZE, 1024),
         "channels": one_of(1, 3),
+        "limit_per_class": integer(0),
+        "skip_corrupt": BOOLEAN,
         "val_fraction": number(0, 1, low_open=True, high_open=True),
         "test_fraction": number(0, 1, low_open=True, high_open=True),
     },
@@ -143,8 +148,16 @@ SCHEMA = {
         "representative_samples": integer(1),
     },
     "evaluate": {
+        "device": Rule("local, or an ssh destination (user@host or a Host alias from ~/.ssh/config)",
+                       lambda v: isinstance(v, str) and v.strip() == v and v != "" and not v.startswith("-")),
+        "python": PATH,
+        "ssh_options": Rule("a list of ssh options such as [-F, ssh_config] or [-o, Port=2222]",
+                            lambda v: isinstance(v, list) and all(isinstance(x, str) for x in v)),
+        "connect_timeout": integer(1, 3600),
+        "run_timeout": integer(1),
         "threads": integer(1, 64),
         "warmup": integer(0),
+        "runs": integer(1),
     },
     "report": {
         "budgets": MappingOf({

@@ -1,7 +1,8 @@
 """Standalone TF Lite benchmark runner: accuracy, per-class precision / recall and latency per image.
 
 Needs only numpy and a LiteRT interpreter (ai_edge_litert, or tflite_runtime on older boards), so the
-same file runs locally and on a remote device:  python runner.py MODEL_DIR TEST_NPZ OUT_JSON [--threads N]
+same file runs locally and on a remote device:
+    python runner.py MODEL_DIR TEST_NPZ OUT_JSON [--threads N] [--warmup N] [--runs N]
 """
 import argparse
 import json
@@ -46,11 +47,11 @@ def per_class(y_true, y_pred, num_classes: int):
     return precision, recall, confusion
 
 
-def run_model(path, x_uint8, y, threads: int = 1, warmup: int = 10):
-    """Run one .tflite on every test image, batch size 1, after `warmup` untimed runs.
+def run_model(path, x_uint8, y, threads: int = 1, warmup: int = 10, runs: int = 1):
+    """Run one .tflite on every test image, batch size 1, after `warmup` untimed runs, `runs` timed passes.
 
-    Latency per image times invoke() alone, as TF Lite's benchmark_model does; total_s is the whole pass
-    over the test split including input quantization and output reading.
+    Latency per image times invoke() alone, as TF Lite's benchmark_model does, over every pass; total_s is
+    one pass over the test split including input quantization and output reading (the mean over passes).
     """
     interpreter = Interpreter(model_path=str(path), num_threads=threads)
     interpreter.allocate_tensors()
@@ -59,15 +60,17 @@ def run_model(path, x_uint8, y, threads: int = 1, warmup: int = 10):
     for i in range(warmup):
         interpreter.set_tensor(inp["index"], x[i % len(x)][None])
         interpreter.invoke()
-    latencies, predictions = np.empty(len(x)), np.empty(len(x), dtype=np.int64)
-    total_start = time.perf_counter()
-    for i in range(len(x)):
-        interpreter.set_tensor(inp["index"], x[i][None])
-        start = time.perf_counter()
-        interpreter.invoke()
-        latencies[i] = time.perf_counter() - start
-        predictions[i] = int(np.argmax(_dequantize(interpreter.get_tensor(out["index"])[0], out)))
-    total = time.perf_counter() - total_start
+    latencies, totals = np.empty((runs, len(x))), np.empty(runs)
+    predictions = np.empty(len(x), dtype=np.int64)
+    for run in range(runs):
+        pass_start = time.perf_counter()
+        for i in range(len(x)):
+            interpreter.set_tensor(inp["index"], x[i][None])
+            start = time.perf_counter()
+            interpreter.invoke()
+            latencies[run, i] = time.perf_counter() - start
+            predictions[i] = int(np.argmax(_dequantize(interpreter.get_tensor(out["index"])[0], out)))
+        totals[run] = time.perf_counter() - pass_start
     num_classes = int(out["shape"][-1])
     precision, recall, confusion = per_class(y, predictions, num_classes)
     return {
@@ -78,30 +81,44 @@ def run_model(path, x_uint8, y, threads: int = 1, warmup: int = 10):
         "latency_p50_ms": float(np.percentile(latencies, 50) * 1e3),
         "latency_p90_ms": float(np.percentile(latencies, 90) * 1e3),
         "latency_mean_ms": float(latencies.mean() * 1e3),
-        "total_s": float(total),
+        "total_s": float(totals.mean()),
         "precision": precision.tolist(),
         "recall": recall.tolist(),
         "confusion": confusion.tolist(),
     }
 
 
+def cpu_model() -> str:
+    """The CPU's name from /proc/cpuinfo ("model name" on x86, "Model" on a Raspberry Pi), else platform's."""
+    try:
+        lines = Path("/proc/cpuinfo").read_text().splitlines()
+    except OSError:
+        lines = []
+    fields = dict(line.split(":", 1) for line in lines if ":" in line)
+    fields = {key.strip(): value.strip() for key, value in fields.items()}
+    named = fields.get("model name") or fields.get("Model") or fields.get("Hardware")
+    return named or platform.processor() or "unknown"
+
+
 def device_facts() -> dict:
     return {
         "hostname": platform.node(),
         "machine": platform.machine(),
+        "cpu": cpu_model(),
+        "system": platform.platform(),
         "python": platform.python_version(),
         "runtime": f"{_runtime.__name__} {getattr(_runtime, '__version__', 'unknown')}",
     }
 
 
-def run_folder(model_dir, test_npz, threads: int = 1, warmup: int = 10) -> dict:
+def run_folder(model_dir, test_npz, threads: int = 1, warmup: int = 10, runs: int = 1) -> dict:
     """Benchmark every .tflite in `model_dir` (named <quantization>.tflite) on the test split."""
     with np.load(test_npz) as npz:
         x, y = npz["x"], npz["y"]
     results = {
-        path.stem: run_model(path, x, y, threads, warmup) for path in sorted(Path(model_dir).glob("*.tflite"))
+        path.stem: run_model(path, x, y, threads, warmup, runs) for path in sorted(Path(model_dir).glob("*.tflite"))
     }
-    protocol = {"threads": threads, "warmup": warmup, "batch_size": 1, "images": int(len(x))}
+    protocol = {"threads": threads, "warmup": warmup, "runs": runs, "batch_size": 1, "images": int(len(x))}
     return {"device": device_facts(), "protocol": protocol, "models": results}
 
 
@@ -112,8 +129,9 @@ def main() -> None:
     parser.add_argument("out_json")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--warmup", type=int, default=10)
+    parser.add_argument("--runs", type=int, default=1)
     args = parser.parse_args()
-    result = run_folder(args.model_dir, args.test_npz, args.threads, args.warmup)
+    result = run_folder(args.model_dir, args.test_npz, args.threads, args.warmup, args.runs)
     tmp = Path(args.out_json + ".tmp")
     tmp.write_text(json.dumps(result))
     tmp.replace(args.out_json)

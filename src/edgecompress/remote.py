@@ -1,0 +1,71 @@
+"""Benchmark on a device over SSH with the system OpenSSH client: copy the runner, the models and the test split
+into a temporary folder there, run, bring back one JSON, remove the folder.
+
+The destination is what the user types for `ssh` (user@host or a Host alias), so keys, ports and jump hosts
+stay in their own ~/.ssh/config; nothing secret passes through params.
+"""
+import io
+import json
+import shlex
+import subprocess
+import tarfile
+from pathlib import Path
+
+from edgecompress import runner
+from edgecompress.errors import UserError
+
+
+class Device:
+    def __init__(self, destination: str, python: str, connect_timeout: int, run_timeout: int, ssh_options=()):
+        self.destination, self.python, self.run_timeout = destination, python, run_timeout
+        self.ssh = ["ssh", "-o", "BatchMode=yes", "-o", f"ConnectTimeout={connect_timeout}", *ssh_options,
+                    destination]
+
+    def fail(self, fault: str):
+        raise UserError(f"evaluate.device {self.destination}: {fault}")
+
+    def call(self, command: str, what: str, stdin: bytes = b"", hint: str = "") -> str:
+        """Run a shell command on the device; its stdout, or UserError naming the host and the fault."""
+        try:
+            result = subprocess.run(self.ssh + [command], input=stdin, capture_output=True,
+                                    timeout=self.run_timeout)
+        except subprocess.TimeoutExpired:
+            self.fail(f"{what} did not finish within {self.run_timeout} s (evaluate.run_timeout)")
+        stderr = result.stderr.decode(errors="replace").strip().splitlines()
+        last = stderr[-1] if stderr else f"exit status {result.returncode}"
+        if result.returncode == 255:  # ssh's own failure: unreachable, refused, key not accepted
+            self.fail(f"cannot {what}: {last}")
+        if result.returncode == 127:
+            self.fail(f"cannot {what}, a command is missing on the device: {last}{hint}")
+        if result.returncode != 0:
+            self.fail(f"cannot {what}: {last}")
+        return result.stdout.decode()
+
+    def run_folder(self, model_dir, test_npz, threads: int, warmup: int, runs: int) -> dict:
+        """runner.run_folder, run on the device by the same runner file."""
+        workdir = self.call("mkdir -p \"${TMPDIR:-/tmp}\" && d=$(mktemp -d \"${TMPDIR:-/tmp}/edgecompress.XXXXXX\") "
+                            "&& tar -x -C \"$d\" && echo \"$d\"", "copy the models to the device",
+                            stdin=bundle(model_dir, test_npz)).strip()
+        folder = shlex.quote(workdir)
+        try:
+            out = self.call(f"cd {folder} && {shlex.quote(self.python)} runner.py models test.npz result.json "
+                            f"--threads {threads} --warmup {warmup} --runs {runs} && cat result.json",
+                            "run the benchmark", hint=f" (evaluate.python is {self.python!r}; it needs numpy and "
+                                                       "ai-edge-litert or tflite-runtime)")
+        finally:  # best effort: a failure here must not hide the one above
+            subprocess.run(self.ssh + [f"rm -rf {folder}"], capture_output=True, timeout=self.run_timeout)
+        try:
+            return json.loads(out.strip().splitlines()[-1])
+        except (json.JSONDecodeError, IndexError):
+            self.fail(f"the runner printed no result: {out[-200:]!r}")
+
+
+def bundle(model_dir, test_npz) -> bytes:
+    """A tar of runner.py, models/*.tflite and test.npz: what the device needs, sent over ssh's stdin."""
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as tar:
+        tar.add(runner.__file__, arcname="runner.py")
+        for path in sorted(Path(model_dir).glob("*.tflite")):
+            tar.add(path, arcname=f"models/{path.name}")
+        tar.add(test_npz, arcname="test.npz")
+    return buffer.getvalue()
