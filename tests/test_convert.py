@@ -55,7 +55,10 @@ def test_every_variant_agrees_with_keras(converted):
         assert measured["accuracy"] == pytest.approx(keras_accuracy, abs=0.07), quant
         assert measured["latency_p50_ms"] > 0
     assert result["models"]["fp32"]["accuracy"] == keras_accuracy
-    assert result["protocol"] == {"threads": 1, "warmup": 1, "batch_size": 1, "images": len(y)}
+    assert result["protocol"] == {"threads": 1, "warmup": 1, "runs": 1, "batch_size": 1, "images": len(y)}
+    twice = runner.run_folder(folder, folder.parent / "test.npz", threads=1, warmup=0, runs=2)
+    assert twice["protocol"]["runs"] == 2
+    assert all(twice["models"][q]["accuracy"] == m["accuracy"] for q, m in result["models"].items())
 
 
 def _write_npz(path, x, y):
