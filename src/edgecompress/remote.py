@@ -30,7 +30,7 @@ class Device:
             result = subprocess.run(self.ssh + [command], input=stdin, capture_output=True,
                                     timeout=self.run_timeout)
         except subprocess.TimeoutExpired:
-            self.fail(f"{what} did not finish within {self.run_timeout} s (evaluate.run_timeout)")
+            self.fail(f"could not {what} within {self.run_timeout} s (evaluate.run_timeout)")
         stderr = result.stderr.decode(errors="replace").strip().splitlines()
         last = stderr[-1] if stderr else f"exit status {result.returncode}"
         if result.returncode == 255:  # ssh's own failure: unreachable, refused, key not accepted
