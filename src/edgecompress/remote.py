@@ -43,9 +43,9 @@ class Device:
 
     def run_folder(self, model_dir, test_npz, threads: int, warmup: int, runs: int) -> dict:
         """runner.run_folder, run on the device by the same runner file."""
-        workdir = self.call("mkdir -p \"${TMPDIR:-/tmp}\" && d=$(mktemp -d \"${TMPDIR:-/tmp}/edgecompress.XXXXXX\") "
-                            "&& tar -x -C \"$d\" && echo \"$d\"", "copy the models to the device",
-                            stdin=bundle(model_dir, test_npz)).strip()
+        unpack = ('d=$(mktemp -d "${TMPDIR:-/tmp}/edgecompress.XXXXXX") && '
+                  '{ tar -x -C "$d" || { rm -rf "$d"; exit 1; }; } && echo "$d"')
+        workdir = self.call(unpack, "copy the models to the device", stdin=bundle(model_dir, test_npz)).strip()
         folder = shlex.quote(workdir)
         try:
             out = self.call(f"cd {folder} && {shlex.quote(self.python)} runner.py models test.npz result.json "
