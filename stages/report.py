@@ -28,7 +28,7 @@ def main(metrics_files):
     front = selection.pareto_front(table)
     picks = {name: selection.recommend(table, budget) for name, budget in budgets.items()}
     best = selection.best_compressed(table, front, picks[highlight], report.REFERENCE)
-    reference = next(r for r in table if (r["model"], r["quantization"]) == report.REFERENCE)
+    reference = next(r for r in table if selection.row_id(r) == report.REFERENCE)
     confusions = {"baseline": confusion_of(reference, "reference"),
                   "best_compressed": confusion_of(best, "best compressed")}
     curves = {model: report_figures.read_curve(f"plots/train/{model}.csv") for model in metrics}

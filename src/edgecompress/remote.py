@@ -33,11 +33,9 @@ class Device:
             self.fail(f"could not {what} within {self.run_timeout} s (evaluate.run_timeout)")
         stderr = result.stderr.decode(errors="replace").strip().splitlines()
         last = stderr[-1] if stderr else f"exit status {result.returncode}"
-        if result.returncode == 255:  # ssh's own failure: unreachable, refused, key not accepted
-            self.fail(f"cannot {what}: {last}")
         if result.returncode == 127:
             self.fail(f"cannot {what}, a command is missing on the device: {last}{hint}")
-        if result.returncode != 0:
+        if result.returncode != 0:  # 255 is ssh's own failure (unreachable, refused, key not accepted)
             self.fail(f"cannot {what}: {last}")
         return result.stdout.decode()
 

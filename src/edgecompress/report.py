@@ -67,8 +67,7 @@ class Section:
 
 def sections(table, front, picks: dict, best, reference=REFERENCE) -> list:
     """The report's content, independent of the format it is written in."""
-    key = lambda r: (r["model"], r["quantization"])  # noqa: E731
-    on_front = {key(r) for r in front}
+    on_front = {selection.row_id(r) for r in front}
     return [
         Section("Recommendations", [
             "One pick per deployment budget (params: report.budgets): the best model by the budget's preference "
@@ -92,7 +91,8 @@ def sections(table, front, picks: dict, best, reference=REFERENCE) -> list:
             "divides the reference's gzipped size by each model's gzipped size. Sparsity (zero weights over all "
             "kernels) and distinct values (the most in any output channel of a clustered kernel, or of any kernel "
             "for unclustered models) are read back from each .tflite file.",
-        ], [c[1] for c in COLUMNS] + ["Pareto"], [cells(r) + ["yes" if key(r) in on_front else ""] for r in table]),
+        ], [c[1] for c in COLUMNS] + ["Pareto"], [cells(r) + ["yes" if selection.row_id(r) in on_front else ""]
+                                                    for r in table]),
         Section("Training curves", ["Loss and accuracy per epoch of every training stage (plots/train/*.csv)."],
                 figures=("training_curves",)),
     ]
@@ -132,10 +132,10 @@ def html_page(content: list, figures: dict) -> str:
 
 def plot_points(table, front, best) -> list:
     """One record per model x quantization for the accuracy-vs-size and accuracy-vs-latency scatter plots."""
-    on_front = {(r["model"], r["quantization"]) for r in front}
+    on_front = {selection.row_id(r) for r in front}
     return [{"model": r["model"], "quantization": r["quantization"], "accuracy": r["accuracy"],
              "gzip_kb": r["gzip_bytes"] / 1e3, "latency_p50_ms": r["latency_p50_ms"],
-             "pareto": (r["model"], r["quantization"]) in on_front,
+             "pareto": selection.row_id(r) in on_front,
              "best_compressed": r is best} for r in table]
 
 

@@ -8,6 +8,8 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402  (after choosing the file-only backend)
 
+from edgecompress import selection  # noqa: E402
+
 MARKERS = {"fp32": "o", "fp16": "s", "dynamic": "D", "int8": "^", "int16x8": "v"}
 CURVES = ("loss", "accuracy", "val_accuracy")
 
@@ -48,10 +50,10 @@ def tradeoff(table, front, best, field: str, xlabel: str) -> bytes:
     """Accuracy against `field` (log scale): one point per model x quantization, the front outlined."""
     fig, ax = plt.subplots(figsize=(9, 5.5))
     color = colors(dict.fromkeys(r["model"] for r in table))
-    on_front = {(r["model"], r["quantization"]) for r in front}
+    on_front = {selection.row_id(r) for r in front}
     scale = 1e-3 if field.endswith("bytes") else 1
     for r in table:
-        edge = "black" if (r["model"], r["quantization"]) in on_front else "none"
+        edge = "black" if selection.row_id(r) in on_front else "none"
         ax.scatter(r[field] * scale, r["accuracy"], color=color[r["model"]], marker=MARKERS[r["quantization"]],
                    s=60, edgecolors=edge, linewidths=1.2)
     ax.annotate(f"best compressed: {best['model']} {best['quantization']}", (best[field] * scale, best["accuracy"]),

@@ -15,8 +15,13 @@ PREFERENCES = {  # sort keys: the first row wins
 TOLERANCE = 1e-9  # accuracies are fractions of the test split: compare in points without float noise
 
 
+def row_id(row) -> tuple:
+    """What names a row (or a pick): (model, quantization)."""
+    return row["model"], row["quantization"]
+
+
 def label(row) -> str:
-    return f"{row['model']} {row['quantization']}"
+    return " ".join(row_id(row))
 
 
 def measured(row, key) -> float:
@@ -83,7 +88,7 @@ def recommend(rows, budget) -> dict:
 
 def best_compressed(rows, front, pick, reference) -> dict:
     """The pick of the highlighted budget; failing that, the most accurate compressed model on the front."""
-    if pick and pick["fits"] and (pick["model"], pick["quantization"]) != reference:
-        return next(r for r in rows if (r["model"], r["quantization"]) == (pick["model"], pick["quantization"]))
-    compressed = [r for r in front if (r["model"], r["quantization"]) != reference] or front
+    if pick and pick["fits"] and row_id(pick) != reference:
+        return next(r for r in rows if row_id(r) == row_id(pick))
+    compressed = [r for r in front if row_id(r) != reference] or front
     return min(compressed, key=PREFERENCES["accuracy"])
