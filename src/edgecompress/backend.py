@@ -1,11 +1,41 @@
-"""The one place that selects tf_keras (Keras 2) before TensorFlow is imported: TFMOT needs it."""
+"""The one place that selects tf_keras (Keras 2) before TensorFlow is imported (TFMOT needs it), and quiets
+TensorFlow's native start-up lines, which it writes before its own log level applies."""
+import contextlib
 import os
+import re
+import sys
+import tempfile
 
 os.environ["TF_USE_LEGACY_KERAS"] = "1"
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-import tensorflow as tf  # noqa: E402
-import tf_keras as keras  # noqa: E402
-import tensorflow_model_optimization as tfmot  # noqa: E402
+# what every TensorFlow start prints on a CPU-only machine: facts, not faults
+START_UP_NOISE = re.compile(r"absl::InitializeLog\(\)|oneDNN custom operations are on|cudart_stub\.cc|"
+                            r"failed call to cuInit|cpu_feature_guard\.cc|To enable the following instructions")
+
+
+@contextlib.contextmanager
+def _start_up_noise_filtered():
+    """Capture the process's native stderr meanwhile, then pass on every line that is not START_UP_NOISE."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as captured:
+        os.dup2(captured.fileno(), 2)
+        try:
+            yield
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            captured.seek(0)
+            lines = captured.read().decode(errors="replace").splitlines(keepends=True)
+            sys.stderr.write("".join(line for line in lines if not START_UP_NOISE.search(line)))
+
+
+with _start_up_noise_filtered():
+    import tensorflow as tf
+    import tf_keras as keras
+    import tensorflow_model_optimization as tfmot
+
+    tf.config.list_physical_devices()  # device discovery logs its own start-up lines: get them over with here
 
 __all__ = ["tf", "keras", "tfmot"]
