@@ -18,7 +18,7 @@ $(STAMP): requirements.lock pyproject.toml
 
 run: venv
 	dvc repro
-	@echo "report: $(CURDIR)/metrics/report.html"
+	@echo "report: $(CURDIR)/report/report.html"
 
 test: venv
 	pytest

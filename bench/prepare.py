@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from edgecompress import data
+from edgecompress import sources
 
 CLASSES = ("ADI", "BACK", "DEB", "LYM", "MUC", "MUS", "NORM", "STR", "TUM")
 
@@ -40,7 +40,7 @@ def main() -> None:
         on_disk = generate(root, args.per_class)
         before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
         start = time.perf_counter()
-        source = data.load("folder", root, root, image_size=args.image_size, channels=3)
+        source = sources.load("folder", root, root, image_size=args.image_size, channels=3)
         seconds = time.perf_counter() - start
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     images = len(source.y)

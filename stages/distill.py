@@ -1,20 +1,22 @@
-"""distill: train the student (distill.student) on labels and the baseline's softened logits; save the student."""
+"""distill: train the student (distill.student) on labels and the softened logits of the teacher in TEACHER_DIR."""
+from pathlib import Path
+
 from edgecompress import params
 from edgecompress.errors import run_stage
 from edgecompress.files import read_json
 
 
-def main():
+def main(data_dir, teacher_dir, model_dir):
     p = params.load("seed", "train", "distill")
     cfg, seed = p["distill"], p["seed"]
     from edgecompress import distillation, runs, training  # TensorFlow loads only once params are valid
 
-    teacher, _ = runs.load("baseline")
+    teacher, _ = runs.load(teacher_dir)
     training.seed_everything(seed)  # before building: both students start from the same weights
-    student = runs.build_student(cfg, read_json("data/dataset.json"))
+    student = runs.build_student(cfg, read_json(Path(data_dir) / "dataset.json"))
     distiller = distillation.Distiller(student, teacher, cfg["alpha"], cfg["temperature"])
-    record = runs.train_student(distiller, p["train"], cfg, seed)
-    runs.save("student_distilled", student, record, params_count=student.count_params(), teacher="baseline")
+    fit = runs.train_student(distiller, data_dir, p["train"], cfg, seed)
+    runs.save(model_dir, student, fit, teacher=Path(teacher_dir).name)
 
 
 if __name__ == "__main__":

@@ -1,31 +1,25 @@
-"""evaluate@<model>: run every .tflite of the model on the test split, here or on the device that
-evaluate.device names; write metrics/<model>.json + details."""
-import sys
+"""evaluate: run every .tflite of MODEL_DIR on DATA_DIR's test split, here or on evaluate.device;
+write METRICS_DIR/<model>.json and METRICS_DIR/details/<model>.json."""
+from pathlib import Path
 
-from edgecompress import evaluate, params, remote, runner
+from edgecompress import evaluate, params
 from edgecompress.errors import run_stage
 from edgecompress.files import read_json, write_json
+from edgecompress.record import TrainingRecord
 
 
-def main(model_name):
+def main(data_dir, model_dir, metrics_dir):
     cfg = params.load("evaluate")["evaluate"]
-    model_dir = f"models/{model_name}/tflite"
-    train_record = read_json(f"models/{model_name}/train.json")
-    classes = read_json("data/dataset.json")["classes"]
-    protocol = (model_dir, "data/test.npz", cfg["threads"], cfg["warmup"], cfg["runs"])
-    if cfg["device"] == "local":
-        run = runner.run_folder(*protocol)
-    else:
-        device = remote.Device(cfg["device"], cfg["python"], cfg["connect_timeout"], cfg["run_timeout"],
-                               cfg["ssh_options"])
-        run = device.run_folder(*protocol)
-    metrics, details = evaluate.summarize(run, model_dir, train_record, classes)
-    write_json(f"metrics/details/{model_name}.json", details)
-    write_json(f"metrics/{model_name}.json", metrics)
+    data_dir, model_dir, name = Path(data_dir), Path(model_dir), Path(model_dir).name
+    record = TrainingRecord.read(model_dir / "train.json")
+    classes = read_json(data_dir / "dataset.json")["classes"]
+    run = evaluate.measure(cfg, model_dir / "tflite", data_dir / "test.npz")
+    metrics, details = evaluate.summarize(run, model_dir / "tflite", record, classes)
+    write_json(Path(metrics_dir) / "details" / f"{name}.json", details)
+    write_json(Path(metrics_dir) / f"{name}.json", metrics)
     for quant in run["models"]:
-        print(f"{model_name} {quant}: accuracy {metrics[quant]['accuracy']:.4f}, "
-              f"p50 {metrics[quant]['latency_p50_ms']:.3f} ms")
+        print(f"{name} {quant}: accuracy {metrics[quant]['accuracy']:.4f}, p50 {metrics[quant]['latency_p50_ms']:.3f} ms")
 
 
 if __name__ == "__main__":
-    run_stage(lambda: main(sys.argv[1]))
+    run_stage(main)

@@ -1,18 +1,19 @@
 """train_student: the distilled student's architecture trained on labels alone, the same way: the control."""
+from pathlib import Path
+
 from edgecompress import params
 from edgecompress.errors import run_stage
 from edgecompress.files import read_json
 
 
-def main():
+def main(data_dir, model_dir):
     p = params.load("seed", "train", "distill")
     cfg, seed = p["distill"], p["seed"]
     from edgecompress import runs, training  # TensorFlow loads only once params are valid
 
     training.seed_everything(seed)  # before building: both students start from the same weights
-    student = runs.build_student(cfg, read_json("data/dataset.json"))
-    record = runs.train_student(student, p["train"], cfg, seed)
-    runs.save("student_scratch", student, record, params_count=student.count_params())
+    student = runs.build_student(cfg, read_json(Path(data_dir) / "dataset.json"))
+    runs.save(model_dir, student, runs.train_student(student, data_dir, p["train"], cfg, seed))
 
 
 if __name__ == "__main__":

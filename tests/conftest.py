@@ -10,7 +10,7 @@ import pytest
 import yaml
 from PIL import Image
 
-from edgecompress import data
+from edgecompress import sources
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent  # the venv's python and dvc, whatever PATH the caller has
@@ -21,7 +21,8 @@ TINY = {
     "qat": {"epochs": 1},
     "pqat": {"epochs": 1},
     "cqat": {"epochs": 1},
-    "pcqat": {"cluster_epochs": 1, "epochs": 1},
+    "cluster_sparse": {"epochs": 1},
+    "pcqat": {"epochs": 1},
     "distill": {"epochs": 1},
     "convert": {"representative_samples": 16},
     "evaluate": {"warmup": 2},
@@ -68,7 +69,7 @@ def run(args, cwd, check=True):
 def write_digit_folder(root: Path, per_class=None, classes=range(10), start=0, prefix="digit_",
                        suffixes=(".png", ".tif")) -> None:
     """The built-in digits as a class-per-folder tree of real image files, alternating PNG and TIFF."""
-    images, labels, _ = data.load_digits()
+    images, labels, _ = sources.load_digits()
     for digit in classes:
         folder = root / f"{prefix}{digit}"
         folder.mkdir(parents=True, exist_ok=True)
@@ -83,7 +84,7 @@ def copy_repo(dest: Path) -> Path:
                             capture_output=True, text=True, check=True).stdout.split("\0")
     for rel in filter(None, listed):
         src = ROOT / rel
-        if src.is_file() and not rel.startswith(("metrics/", "plots/")) and rel != "dvc.lock":
+        if src.is_file() and not rel.startswith(("metrics/", "plots/", "report/")) and rel != "dvc.lock":
             (dest / rel).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(src, dest / rel)
     for args in (["git", "init", "-q"], ["git", "add", "-A"],

@@ -3,9 +3,10 @@
 import numpy as np
 import pytest
 
-from edgecompress import convert, pruning, qat, tflite_weights, training
+from edgecompress import convert, tflite_weights, training
 from edgecompress.backend import keras
 from edgecompress.errors import UserError
+from edgecompress.methods import pruning, quantization
 
 
 @pytest.mark.parametrize("begin, end, frequency, total, expected", [
@@ -56,7 +57,7 @@ def test_pcqat_keeps_zeros_in_every_sparse_layer_after_a_dense_one(tmp_path):
     """TFMOT shares one weight quantizer and disables sparsity for all once a dense layer comes first."""
     training.seed_everything(0)
     kernel = sparse_clustered_kernel()
-    model = qat.quantize(two_conv_model(kernel), "clusters_and_sparsity")
+    model = quantization.quantize(two_conv_model(kernel), "clusters_and_sparsity")
     model.compile(optimizer=keras.optimizers.Adam(0.05), loss="mse")
     rng = np.random.default_rng(0)
     model.fit(rng.random((32, 8, 8, 1)), rng.random((32, 2)), epochs=2, batch_size=8, verbose=0)

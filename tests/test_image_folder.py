@@ -6,7 +6,7 @@ import pytest
 from PIL import Image
 
 from conftest import ROOT, run, write_digit_folder, write_params
-from edgecompress import data, image_folder
+from edgecompress import image_folder, sources
 from edgecompress.errors import UserError
 
 
@@ -17,7 +17,7 @@ def folder(root, **options):
 
 def load(root, **options):
     settings = dict(image_size=32, channels=1, limit_per_class=0, skip_corrupt=False, seed=0)
-    return data.load("folder", root, root, **(settings | options))
+    return sources.load("folder", root, root, **(settings | options))
 
 
 def test_folder_gives_sorted_class_names_and_every_image(tmp_path):
@@ -33,7 +33,7 @@ def test_folder_gives_sorted_class_names_and_every_image(tmp_path):
 
 
 def test_png_and_tiff_decode_to_the_same_pixels(tmp_path):
-    image = data.load_digits()[0][5]
+    image = sources.load_digits()[0][5]
     for suffix in (".png", ".tif", ".bmp", ".gif", ".jpg"):
         Image.fromarray(image).save(tmp_path / f"d{suffix}")
     png = image_folder.decode(tmp_path / "d.png", 32, 1)
@@ -96,34 +96,34 @@ def test_a_separate_test_folder_must_have_the_same_classes(tmp_path):
     folder(tmp_path / "train", per_class=10)
     folder(tmp_path / "test", per_class=4, start=10)
     settings = dict(image_size=32, channels=3, limit_per_class=0, skip_corrupt=False, seed=0)
-    source = data.load("folder", tmp_path / "train", tmp_path / "test", **settings)
+    source = sources.load("folder", tmp_path / "train", tmp_path / "test", **settings)
     assert len(source.y) == 30 and np.bincount(source.test[1]).tolist() == [4, 4, 4]
     assert source.test[0].shape == (12, 32, 32, 3)
-    splits = data.stratified_split(source.x, source.y, 0.2, 0.5, seed=0, test=source.test)
+    splits = sources.stratified_split(source.x, source.y, 0.2, 0.5, seed=0, test=source.test)
     assert {k: len(y) for k, (_, y) in splits.items()} == {"train": 24, "val": 6, "test": 12}
     folder(tmp_path / "other", per_class=4, classes=(0, 1, 5))
     with pytest.raises(UserError, match=r"data.test_path: the classes of .*other \(digit_0, digit_1, digit_5\) do "
                                         r"not match those of data.path"):
-        data.load("folder", tmp_path / "train", tmp_path / "other", **settings)
+        sources.load("folder", tmp_path / "train", tmp_path / "other", **settings)
 
 
 def test_too_few_images_to_split_by_class_is_explained(tmp_path):
     folder(tmp_path / "set", per_class=2)
     source = load(tmp_path / "set")
     with pytest.raises(UserError, match="cannot split 6 images by class \\(images per label: 0: 2, 1: 2, 2: 2\\)"):
-        data.stratified_split(source.x, source.y, 0.15, 0.2, seed=0)
+        sources.stratified_split(source.x, source.y, 0.15, 0.2, seed=0)
 
 
 def test_npz_with_and_without_a_test_set(tmp_path):
     rng = np.random.default_rng(0)
     x, y = rng.random((20, 12, 12)), np.repeat([3, 7], 10)
     np.savez(tmp_path / "a.npz", x_train=x, y_train=y, x_test=x[:4, ..., None], y_test=y[:4])
-    source = data.load("npz", tmp_path / "a.npz", tmp_path / "a.npz", image_size=32, channels=1)
+    source = sources.load("npz", tmp_path / "a.npz", tmp_path / "a.npz", image_size=32, channels=1)
     assert source.classes == ["3", "7"] and source.y.tolist() == [0] * 10 + [1] * 10
     assert source.x.shape == (20, 32, 32, 1) and source.test[0].shape == (4, 32, 32, 1)
     assert source.x.max() > 200  # floats in [0, 1] scaled to bytes
     np.savez(tmp_path / "b.npz", x_train=(x * 255).astype(np.uint8), y_train=y, class_names=np.array(["no", "yes"]))
-    source = data.load("npz", tmp_path / "b.npz", tmp_path / "b.npz", image_size=32, channels=3)
+    source = sources.load("npz", tmp_path / "b.npz", tmp_path / "b.npz", image_size=32, channels=3)
     assert source.classes == ["no", "yes"] and source.test is None and source.x.shape[-1] == 3
 
 
@@ -138,12 +138,12 @@ def test_npz_with_and_without_a_test_set(tmp_path):
 def test_bad_npz_is_refused_with_one_clear_message(tmp_path, arrays, message):
     np.savez(tmp_path / "a.npz", **arrays)
     with pytest.raises(UserError, match=f"data.path: .*{message}"):
-        data.load("npz", tmp_path / "a.npz", tmp_path / "a.npz", image_size=32, channels=1)
+        sources.load("npz", tmp_path / "a.npz", tmp_path / "a.npz", image_size=32, channels=1)
     (tmp_path / "text.npz").write_text("not a zip")
     with pytest.raises(UserError, match="is not a readable .npz file"):
-        data.load("npz", tmp_path / "text.npz", tmp_path / "text.npz", image_size=32, channels=1)
+        sources.load("npz", tmp_path / "text.npz", tmp_path / "text.npz", image_size=32, channels=1)
     with pytest.raises(UserError, match="does not exist"):
-        data.load("npz", tmp_path / "nope.npz", tmp_path / "nope.npz", image_size=32, channels=1)
+        sources.load("npz", tmp_path / "nope.npz", tmp_path / "nope.npz", image_size=32, channels=1)
 
 
 def test_prepare_stage_on_a_folder_with_a_separate_test_set(tmp_path):
@@ -151,7 +151,7 @@ def test_prepare_stage_on_a_folder_with_a_separate_test_set(tmp_path):
     folder(tmp_path / "images/test", per_class=4, start=10)
     (tmp_path / "images/train/digit_0/Thumbs.db").write_bytes(b"\0")
     write_params(tmp_path, {"data": {"source": "folder", "path": "images/train", "test_path": "images/test"}})
-    run(["python", str(ROOT / "stages/prepare.py")], tmp_path)
+    run(["python", str(ROOT / "stages/prepare.py"), "data"], tmp_path)
     card = json.loads((tmp_path / "data/dataset.json").read_text())
     assert card["classes"] == ["digit_0", "digit_1", "digit_2"]
     assert card["counts"]["test"] == {"digit_0": 4, "digit_1": 4, "digit_2": 4, "total": 12}
@@ -165,7 +165,7 @@ def test_prepare_stage_stops_on_a_corrupt_image_and_writes_nothing(tmp_path):
     folder(tmp_path / "images", per_class=10)
     truncated_png(tmp_path / "images/digit_2/broken.png")
     write_params(tmp_path, {"data": {"source": "folder", "path": "images", "test_path": "images"}})
-    result = run(["python", str(ROOT / "stages/prepare.py")], tmp_path, check=False)
+    result = run(["python", str(ROOT / "stages/prepare.py"), "data"], tmp_path, check=False)
     assert result.returncode == 2 and not (tmp_path / "data").exists()
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and "images/digit_2/broken.png is not a readable image" in lines[0]

@@ -1,3 +1,5 @@
+import os
+
 import numpy as np
 import pytest
 
@@ -95,3 +97,27 @@ def test_reestimate_batch_norm_averages_the_batch_statistics():
     assert bn.moving_mean.numpy()[0] == pytest.approx(np.mean([b.mean() for b in batches]), rel=1e-5)
     assert bn.moving_variance.numpy()[0] == pytest.approx(np.mean([b.var(ddof=1) for b in batches]), rel=1e-4)  # unbiased, as Keras
     assert bn.momentum == 0.99
+
+
+@pytest.mark.parametrize("preserve", ["none", "clusters_and_sparsity"])
+def test_a_quantization_aware_model_counts_the_parameters_of_its_float_model(preserve):
+    from edgecompress.methods.quantization import quantize
+
+    model = models.build("resnet18", (32, 32, 1), 10, 0.125)
+    qat = quantize(model, preserve)
+    assert qat.count_params() > model.count_params()  # ranges and step counters that are not weights
+    assert models.count_parameters(qat) == models.count_parameters(model) == model.count_params()
+
+
+def test_tensorflow_start_up_prints_nothing_and_other_native_lines_pass(capfd):
+    import subprocess
+    import sys
+
+    from edgecompress import backend
+
+    started = subprocess.run([sys.executable, "-c", "import edgecompress.backend"], capture_output=True, text=True)
+    assert started.returncode == 0 and started.stderr == ""
+    capfd.readouterr()
+    with backend._start_up_noise_filtered():
+        os.write(2, b"I0000 port.cc:153] oneDNN custom operations are on.\nE0000 something real failed\n")
+    assert capfd.readouterr().err == "E0000 something real failed\n"

@@ -73,3 +73,19 @@ def test_cluster_variants_are_checked_one_by_one(variants, message):
 def test_any_number_of_named_variants_is_accepted():
     variants = {"kpp16": {"clusters": 16, "init": "kmeans_plus_plus"}, "db8": {"clusters": 8, "init": "density_based"}}
     params.validate(cluster_section(variants), {"cluster": params.SCHEMA["cluster"]})
+
+
+def test_a_variant_is_its_settings_over_the_shared_ones():
+    section = {"epochs": 4, "learning_rate": 0.1, "skip_layers": [], "variants": {"kpp8": {"clusters": 8, "init": "linear"}}}
+    assert params.variant(section, "cluster", "kpp8") == {"epochs": 4, "learning_rate": 0.1, "skip_layers": [],
+                                                          "clusters": 8, "init": "linear"}
+    with pytest.raises(UserError, match=r"params: cluster.variants has no 'kpp9'; variants: kpp8"):
+        params.variant(section, "cluster", "kpp9")
+
+
+def test_the_highlighted_budget_must_be_a_budget(tmp_path):
+    values = yaml.safe_load((ROOT / "params.yaml").read_text())
+    values["report"]["highlight"] = "cheap"
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(values))
+    with pytest.raises(UserError, match=r"report.highlight = 'cheap' is not allowed; expected one of the budgets"):
+        params.load("report", path=tmp_path / "params.yaml")

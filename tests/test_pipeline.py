@@ -1,6 +1,7 @@
 """End to end: one `dvc repro` on tiny params, then the files, keys and caching it must produce."""
 import json
 import re
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -46,7 +47,7 @@ def tiny_params(repo):
 
 def test_pcqat_int8_keeps_the_pruned_sparsity_and_the_clusters_per_channel(pipeline):
     p = tiny_params(pipeline)
-    target, clusters = p["prune"]["final_sparsity"], p["pcqat"]["clusters"]
+    target, clusters = p["prune"]["final_sparsity"], p["cluster_sparse"]["clusters"]
     clustered = set(json.loads((pipeline / "models/pcqat/train.json").read_text())["clustered_layers"])
     kernels = dict(tflite_weights.kernels(pipeline / "models/pcqat/tflite/int8.tflite"))
     assert clustered and clustered <= set(kernels)
@@ -127,18 +128,21 @@ def test_status_names_only_the_stages_reading_the_param(pipeline, key, value, ex
 
 
 @pytest.mark.parametrize("key, value, direct, downstream", [
-    ("cluster.variants.kpp32.clusters", 16, {"cluster@kpp32", "report"},
-     {"convert_clustered@kpp32", "evaluate_clustered@kpp32", "cqat", "convert_qat@cqat", "evaluate@cqat"}),
-    ("prune.final_sparsity", 0.5, {"prune"},
-     {"convert@pruned", "evaluate@pruned", "pqat", "convert_qat@pqat", "evaluate@pqat", "cluster_sparse",
-      "convert@cluster_sparse", "evaluate@cluster_sparse", "pcqat", "convert_qat@pcqat", "evaluate@pcqat",
+    ("cluster.variants.kpp32.clusters", 16, {"cluster@kpp32"},
+     {"convert_clustered@kpp32", "evaluate_clustered@kpp32", "compress@cqat", "convert_qat@cqat", "evaluate@cqat",
       "report"}),
+    ("prune.final_sparsity", 0.5, {"compress@pruned"},
+     {"convert@pruned", "evaluate@pruned", "compress@pqat", "convert_qat@pqat", "evaluate@pqat",
+      "compress@cluster_sparse", "convert@cluster_sparse", "evaluate@cluster_sparse", "compress@pcqat",
+      "convert_qat@pcqat", "evaluate@pcqat", "report"}),
     ("distill.alpha", 0.5, {"distill"}, {"convert@student_distilled", "evaluate@student_distilled", "report"}),
     ("distill.epochs", 2, {"distill", "train_student"},
      {"convert@student_distilled", "evaluate@student_distilled", "convert@student_scratch",
       "evaluate@student_scratch", "report"}),
-    ("pcqat.clusters", 8, {"cluster_sparse", "pcqat"},
-     {"convert@cluster_sparse", "evaluate@cluster_sparse", "convert_qat@pcqat", "evaluate@pcqat", "report"}),
+    ("cluster_sparse.clusters", 8, {"compress@cluster_sparse"},
+     {"convert@cluster_sparse", "evaluate@cluster_sparse", "compress@pcqat", "convert_qat@pcqat", "evaluate@pcqat",
+      "report"}),
+    ("pcqat.epochs", 2, {"compress@pcqat"}, {"convert_qat@pcqat", "evaluate@pcqat", "report"}),  # not cluster_sparse
 ])
 def test_a_method_param_reruns_exactly_its_chain(pipeline, key, value, direct, downstream):
     changed = changed_stages(pipeline, key, value)
@@ -179,3 +183,22 @@ def test_repro_after_a_param_change_reruns_exactly_its_downstream(pipeline):
     assert "convert_qat@pcqat" not in ran and "train" not in ran
     run(["dvc", "repro"], pipeline)  # back to the tiny params: restored from DVC's run cache
     assert "up to date" in run(["dvc", "status"], pipeline).stdout
+
+
+def test_a_new_cluster_variant_is_one_line_in_params(pipeline, tmp_path):
+    """Only params.yaml changes: the variant is trained, converted, evaluated and reported, and nothing reruns."""
+    repo = tmp_path / "repo"
+    shutil.copytree(pipeline, repo, symlinks=True)
+    params = repo / "params.yaml"
+    text = params.read_text()
+    anchor = "    kpp32:\n"
+    assert text.count(anchor) == 1
+    params.write_text(text.replace(anchor, "    kpp8: {clusters: 8, init: kmeans_plus_plus}\n" + anchor))
+    ran = set(re.findall(r"Running stage '([^']+)'", run(["dvc", "repro"], repo).stdout))
+    assert ran == {"cluster@kpp8", "convert_clustered@kpp8", "evaluate_clustered@kpp8", "report"}
+    metrics = metrics_of(repo, "clustered_kpp8")
+    assert all(metrics[q]["max_distinct_per_channel"] <= 8 for q in QUANTS)
+    all_models = (repo / "report/report.md").read_text().split("## All models\n", 1)[1]
+    rows = [line for line in all_models.splitlines() if line.startswith("| clustered_kpp8 |")]
+    assert len(rows) == len(QUANTS)
+    assert f"| clustered_kpp8 | int8 | {metrics['int8']['accuracy']:.4f} |" in all_models

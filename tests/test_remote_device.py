@@ -73,7 +73,7 @@ def evaluation(pipeline, tmp_path):
 
 def evaluate(folder, **settings):
     write_params(folder, {"evaluate": settings})
-    return run(["python", str(ROOT / "stages/evaluate.py"), "baseline"], folder, check=False)
+    return run(["python", str(ROOT / "stages/evaluate.py"), "data", "models/baseline", "metrics"], folder, check=False)
 
 
 def remote_folders():

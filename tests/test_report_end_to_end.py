@@ -28,7 +28,7 @@ def measured(repo):
 
 
 def test_every_row_of_the_report_matches_its_metrics_file(pipeline):
-    table = md_table(read(pipeline, "metrics/report.md"), "All models")
+    table = md_table(read(pipeline, "report/report.md"), "All models")
     assert sorted((r[0], r[1]) for r in table) == sorted(MODEL_QUANTS)
     for cells in table:
         m = metrics_of(pipeline, cells[0])[cells[1]]
@@ -38,7 +38,7 @@ def test_every_row_of_the_report_matches_its_metrics_file(pipeline):
         assert cells[9] == f"{m['sparsity']:.1%}" and cells[10] == f"{m['max_distinct_per_channel']:,}"
         assert cells[12] == f"{metrics_of(pipeline, cells[0])['epoch_seconds']:.2f}"
     baseline = metrics_of(pipeline, "baseline")["fp32"]
-    for row in json.loads(read(pipeline, "metrics/summary.json"))["rows"]:
+    for row in json.loads(read(pipeline, "report/summary.json"))["rows"]:
         m = metrics_of(pipeline, row["model"])[row["quantization"]]
         assert row["accuracy_delta_points"] == round(100 * (m["accuracy"] - baseline["accuracy"]), 4)
         assert row["gzip_compression"] == baseline["gzip_bytes"] / m["gzip_bytes"]
@@ -48,18 +48,18 @@ def test_pareto_front_is_exactly_the_undominated_models(pipeline):
     points = measured(pipeline)
     undominated = {f"{m} {q}" for (m, q), p in points.items()
                    if not any(o != p and o[0] >= p[0] and o[1] <= p[1] and o[2] <= p[2] for o in points.values())}
-    summary = json.loads(read(pipeline, "metrics/summary.json"))
+    summary = json.loads(read(pipeline, "report/summary.json"))
     assert set(summary["pareto_front"]) == undominated
-    text = read(pipeline, "metrics/report.md")
+    text = read(pipeline, "report/report.md")
     assert {f"{r[0]} {r[1]}" for r in md_table(text, "Pareto front")} == undominated
     assert {f"{r[0]} {r[1]}" for r in md_table(text, "All models") if r[-1] == "yes"} == undominated
 
 
 def test_each_budget_gets_the_best_model_within_its_limits(pipeline):
     budgets = yaml.safe_load(read(pipeline, "params.yaml"))["report"]["budgets"]
-    picks = json.loads(read(pipeline, "metrics/summary.json"))["recommendations"]
+    picks = json.loads(read(pipeline, "report/summary.json"))["recommendations"]
     assert list(picks) == list(budgets)
-    shown = {(r[0], r[1]) for r in md_table(read(pipeline, "metrics/report.md"), "Recommendations")}
+    shown = {(r[0], r[1]) for r in md_table(read(pipeline, "report/report.md"), "Recommendations")}
     points = measured(pipeline)
     within_fast = [key for key, p in points.items() if p[2] <= budgets["fast"]["max_latency_p50_ms"]]
     assert picks["fast"]["fits"]  # every tiny model runs far below 1 ms
@@ -73,7 +73,7 @@ def test_a_budget_nobody_meets_says_so_and_names_the_closest(pipeline):
     original = set_param(pipeline, "report.budgets.tiny.max_gzip_kb", 0.5)
     try:
         log = run(["dvc", "repro"], pipeline).stdout
-        text = read(pipeline, "metrics/report.md")
+        text = read(pipeline, "report/report.md")
     finally:
         (pipeline / "params.yaml").write_text(original)
     assert re.findall(r"Running stage '([^']+)'", log) == ["report"]
@@ -88,18 +88,19 @@ def test_a_budget_nobody_meets_says_so_and_names_the_closest(pipeline):
 
 
 def test_plot_files_parse_and_dvc_renders_every_plot(pipeline, tmp_path):
-    points = json.loads(read(pipeline, "plots/compare.json"))
+    points = json.loads(read(pipeline, "report/compare.json"))
     assert sorted((p["model"], p["quantization"]) for p in points) == sorted(MODEL_QUANTS)
     assert sum(p["best_compressed"] for p in points) == 1
     classes = json.loads(read(pipeline, "data/dataset.json"))["classes"]
     for name in ("baseline", "best_compressed"):
-        records = json.loads(read(pipeline, f"plots/confusion/{name}.json"))
+        records = json.loads(read(pipeline, f"report/confusion/{name}.json"))
         assert len(records) == 360 and {r["actual"] for r in records} <= set(classes)
     shown = json.loads(run(["dvc", "plots", "show", "--json"], pipeline).stdout)
     assert not shown.get("errors")
     plots = shown["data"]
-    assert set(plots) == {"training_loss", "training_accuracy", "validation_accuracy", "accuracy_vs_gzip",
-                          "accuracy_vs_latency", "confusion"}
+    assert set(plots) == {"training_curves", "accuracy_vs_gzip", "accuracy_vs_latency", "confusion"}
+    curves = plots["training_curves"][0]["content"]["data"]["values"]
+    assert {c["model"] for c in curves} == {m for m, _ in MODEL_QUANTS}  # every trained model's curve, one entry
     for name, rendered in plots.items():
         assert rendered[0]["content"]["data"]["values"], name
     run(["dvc", "plots", "show", "-o", str(tmp_path)], pipeline)
@@ -107,13 +108,13 @@ def test_plot_files_parse_and_dvc_renders_every_plot(pipeline, tmp_path):
 
 
 def test_html_report_has_the_tables_and_every_figure_as_a_png(pipeline):
-    page = parse_page(read(pipeline, "metrics/report.html"))
+    page = parse_page(read(pipeline, "report/report.html"))
     assert page.headings == ["Recommendations", "Best compressed model", "Pareto front", "All models",
                              "Training curves"]
     assert sorted(img["alt"] for img in page.images) == ["accuracy_vs_gzip", "accuracy_vs_latency", "confusion",
                                                          "training_curves"]
     for img in page.images:
         assert base64.b64decode(img["src"].split(",", 1)[1]).startswith(b"\x89PNG\r\n\x1a\n")
-    summary = json.loads(read(pipeline, "metrics/summary.json"))
+    summary = json.loads(read(pipeline, "report/summary.json"))
     for row in summary["rows"]:
         assert f"{row['gzip_bytes'] / 1e3:,.1f}" in page.cells

@@ -81,8 +81,3 @@ def test_best_compressed_is_the_highlighted_pick_or_the_most_accurate_compressed
     assert selection.label(selection.best_compressed(ROWS, front, pick, reference)) == "pruned int8"
     none = selection.recommend(ROWS, {"max_gzip_kb": 1, "prefer": "accuracy"})
     assert selection.label(selection.best_compressed(ROWS, front, none, reference)) == "baseline int8"
-
-
-def test_params_names_agree_with_the_selection_module():
-    assert params.BUDGET_LIMITS == tuple(selection.LIMITS)
-    assert params.PREFERENCES == tuple(selection.PREFERENCES)

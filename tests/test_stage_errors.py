@@ -1,48 +1,67 @@
 """Bad params stop a stage before any work: one line naming key, value and what is allowed; exit 2; no output."""
+import numpy as np
 import pytest
 
 from conftest import ROOT, run, write_params
 
+PREPARE = ("prepare.py", ["data"])
+TRAIN = ("train.py", ["data", "models/baseline"])
+CONVERT = ("convert.py", ["data", "models/baseline"])
+EVALUATE = ("evaluate.py", ["data", "models/baseline", "metrics"])
+DISTILL = ("distill.py", ["data", "models/baseline", "models/student_distilled"])
+TRAIN_STUDENT = ("train_student.py", ["data", "models/student_scratch"])
+REPORT = ("report.py", ["metrics", "plots/train", "report"])
+
+
+def compress(method, source="baseline", model=None, *variant):
+    return "compress.py", [method, "data", f"models/{source}", f"models/{model or method}", *variant]
+
+
 CASES = [
-    ("prepare.py", [], {"data": {"source": "imagenet"}}, ["data.source", "'imagenet'", "digits"], "data"),
-    ("prepare.py", [], {"data": {"image_size": 16}}, ["data.image_size", "16", ">= 32"], "data"),
-    ("train.py", [], {"train": {"epochs": 0}}, ["train.epochs", "0", ">= 1"], "models"),
-    ("convert.py", ["baseline"], {"convert": {"quantizations": ["fp32", "int4"]}},
+    (*PREPARE, {"data": {"source": "imagenet"}}, ["data.source", "'imagenet'", "digits"], "data"),
+    (*PREPARE, {"data": {"image_size": 16}}, ["data.image_size", "16", ">= 32"], "data"),
+    (*TRAIN, {"train": {"epochs": 0}}, ["train.epochs", "0", ">= 1"], "models"),
+    (*CONVERT, {"convert": {"quantizations": ["fp32", "int4"]}},
      ["convert.quantizations", "int4", "fp32, fp16, dynamic, int8, int16x8"], "models"),
-    ("evaluate.py", ["baseline"], {"evaluate": {"threads": 0}}, ["evaluate.threads", ">= 1"], "metrics"),
-    ("evaluate.py", ["baseline"], {"evaluate": {"runs": 0}}, ["evaluate.runs", ">= 1"], "metrics"),
-    ("evaluate.py", ["baseline"], {"evaluate": {"device": "-oProxyCommand=x"}},
+    (*EVALUATE, {"evaluate": {"threads": 0}}, ["evaluate.threads", ">= 1"], "metrics"),
+    (*EVALUATE, {"evaluate": {"runs": 0}}, ["evaluate.runs", ">= 1"], "metrics"),
+    (*EVALUATE, {"evaluate": {"device": "-oProxyCommand=x"}},
      ["evaluate.device", "'-oProxyCommand=x'", "an ssh destination"], "metrics"),
-    ("evaluate.py", ["baseline"], {"evaluate": {"ssh_options": "-F cfg"}}, ["evaluate.ssh_options", "a list"],
-     "metrics"),
-    ("prepare.py", [], {"data": {"source": "folder", "path": ""}}, ["data.path", "''", "a non-empty path"], "data"),
-    ("prepare.py", [], {"data": {"limit_per_class": -1}}, ["data.limit_per_class", "-1", ">= 0"], "data"),
-    ("prepare.py", [], {"data": {"source": "folder", "path": "no/such/folder"}},
+    (*EVALUATE, {"evaluate": {"ssh_options": "-F cfg"}}, ["evaluate.ssh_options", "a list"], "metrics"),
+    (*PREPARE, {"data": {"source": "folder", "path": ""}}, ["data.path", "''", "a non-empty path"], "data"),
+    (*PREPARE, {"data": {"limit_per_class": -1}}, ["data.limit_per_class", "-1", ">= 0"], "data"),
+    (*PREPARE, {"data": {"source": "folder", "path": "no/such/folder"}},
      ["data.path: no/such/folder is not a folder"], "data"),
-    ("train.py", [], {"train": {"epocs": 3}}, ["train.epocs is not a known key"], "models"),
-    ("prune.py", [], {"prune": {"final_sparsity": 1.0}}, ["prune.final_sparsity", "1.0", "[0, 1)"], "models"),
-    ("prune.py", [], {"prune": {"schedule": "cubic"}},
+    (*TRAIN, {"train": {"epocs": 3}}, ["train.epocs is not a known key"], "models"),
+    (*compress("prune", model="pruned"), {"prune": {"final_sparsity": 1.0}},
+     ["prune.final_sparsity", "1.0", "[0, 1)"], "models"),
+    (*compress("prune", model="pruned"), {"prune": {"schedule": "cubic"}},
      ["prune.schedule", "'cubic'", "polynomial_decay, constant_sparsity"], "models"),
-    ("cluster.py", ["kpp32"], {"cluster": {"variants": {"kpp32": {"clusters": 1}}}},
+    (*compress("cluster", "baseline", "clustered_kpp32", "kpp32"), {"cluster": {"variants": {"kpp32": {"clusters": 1}}}},
      ["cluster.variants.kpp32.clusters", "1", ">= 2"], "models"),
-    ("cluster.py", ["kpp32"], {"cluster": {"variants": {"kpp32": {"init": "kmeans"}}}},
+    (*compress("cluster", "baseline", "clustered_kpp32", "kpp32"),
+     {"cluster": {"variants": {"kpp32": {"init": "kmeans"}}}},
      ["cluster.variants.kpp32.init", "'kmeans'", "kmeans_plus_plus, linear, random, density_based"], "models"),
-    ("cluster_sparse.py", [], {"pcqat": {"clusters": 0}}, ["pcqat.clusters", "0", ">= 2"], "models"),
-    ("qat.py", ["pcqat"], {"pcqat": {"init": "kmeans"}}, ["pcqat.init", "'kmeans'"], "models"),
-    ("qat.py", ["qat"], {"qat": {"learning_rate": -1}}, ["qat.learning_rate", "-1", "(0, 1]"], "models"),
-    ("distill.py", [], {"distill": {"alpha": 1.5}}, ["distill.alpha", "1.5", "[0, 1]"], "models"),
-    ("distill.py", [], {"distill": {"temperature": 0}}, ["distill.temperature", "0", "(0, 1000]"], "models"),
-    ("distill.py", [], {"distill": {"student": "vgg16"}}, ["distill.student", "'vgg16'", "mobilenetv2, resnet18"],
-     "models"),
-    ("train_student.py", [], {"distill": {"input_size": 16}}, ["distill.input_size", "16", ">= 32"], "models"),
-    ("report.py", [], {"report": {"budgets": {"tiny": {"max_gzip_kb": -1}}}},
-     ["report.budgets.tiny.max_gzip_kb", "-1", "(0, inf]"], "metrics"),
-    ("report.py", [], {"report": {"budgets": {"tiny": {"max_kb": 50}}}},
-     ["report.budgets.tiny.max_kb is not a known key", "max_gzip_kb"], "metrics"),
-    ("report.py", [], {"report": {"budgets": {"fast": {"prefer": "size"}}}},
-     ["report.budgets.fast.prefer", "'size'", "accuracy, gzip, latency"], "metrics"),
-    ("report.py", [], {"report": {"highlight": "cheap"}}, ["report.highlight", "'cheap'", "tiny, fast, accurate"],
-     "metrics"),
+    (*compress("cluster", "baseline", "clustered_kpp8", "kpp8"), {},
+     ["cluster.variants has no 'kpp8'", "kpp32, lin32, kpp256"], "models"),
+    (*compress("cluster_sparse", "pruned"), {"cluster_sparse": {"clusters": 0}},
+     ["cluster_sparse.clusters", "0", ">= 2"], "models"),
+    (*compress("pcqat", "cluster_sparse"), {"pcqat": {"clusters": 16}},  # the sparse chain's clusters moved out
+     ["pcqat.clusters is not a known key", "epochs, learning_rate"], "models"),
+    (*compress("qat"), {"qat": {"learning_rate": -1}}, ["qat.learning_rate", "-1", "(0, 1]"], "models"),
+    (*compress("data"), {}, ["unknown method 'data'", "prune, cluster, cluster_sparse, qat, pqat"], "models"),
+    (*compress("nosuch"), {}, ["section 'nosuch' is missing from params.yaml"], "models"),
+    (*DISTILL, {"distill": {"alpha": 1.5}}, ["distill.alpha", "1.5", "[0, 1]"], "models"),
+    (*DISTILL, {"distill": {"temperature": 0}}, ["distill.temperature", "0", "(0, 1000]"], "models"),
+    (*DISTILL, {"distill": {"student": "vgg16"}}, ["distill.student", "'vgg16'", "resnet18, mobilenetv2"], "models"),
+    (*TRAIN_STUDENT, {"distill": {"input_size": 16}}, ["distill.input_size", "16", ">= 32"], "models"),
+    (*REPORT, {"report": {"budgets": {"tiny": {"max_gzip_kb": -1}}}},
+     ["report.budgets.tiny.max_gzip_kb", "-1", "(0, inf]"], "report"),
+    (*REPORT, {"report": {"budgets": {"tiny": {"max_kb": 50}}}},
+     ["report.budgets.tiny.max_kb is not a known key", "max_gzip_kb"], "report"),
+    (*REPORT, {"report": {"budgets": {"fast": {"prefer": "size"}}}},
+     ["report.budgets.fast.prefer", "'size'", "accuracy, gzip, latency"], "report"),
+    (*REPORT, {"report": {"highlight": "cheap"}}, ["report.highlight", "'cheap'", "tiny, fast, accurate"], "report"),
 ]
 
 
@@ -58,36 +77,49 @@ def test_bad_param_is_one_clear_line(tmp_path, script, args, override, words, ou
     assert not (tmp_path / output_dir).exists()
 
 
-@pytest.mark.parametrize("script, args", [("convert.py", ["baseline"]), ("prune.py", []), ("qat.py", ["pcqat"])])
+def test_a_wrong_number_of_arguments_prints_the_usage(tmp_path):
+    result = run(["python", str(ROOT / "stages/compress.py"), "prune", "data"], tmp_path, check=False)
+    assert result.returncode == 2
+    assert result.stderr.strip() == f"usage: python {ROOT / 'stages/compress.py'} METHOD DATA_DIR SOURCE_DIR MODEL_DIR [VARIANT]"
+
+
+@pytest.mark.parametrize("script, args", [CONVERT, compress("prune", model="pruned"),
+                                          compress("pcqat", "cluster_sparse")])
 def test_missing_upstream_model_is_one_clear_line(tmp_path, script, args):
     write_params(tmp_path)
     result = run(["python", str(ROOT / "stages" / script), *args], tmp_path, check=False)
     assert result.returncode == 2
-    assert result.stderr.strip().splitlines()[-1].startswith("error: models/")
-    assert "train.json is missing; run the stage that writes it first" in result.stderr
-    assert "Traceback" not in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: models/"), result.stderr
+    assert "train.json is missing; run the stage that writes it first" in lines[0]
 
 
 @pytest.fixture(scope="module")
 def saved_baseline(tmp_path_factory):
-    """A folder holding only models/baseline: an untrained tiny ResNet18 and its record."""
-    from edgecompress import models, training
-    from edgecompress.files import write_json
+    """A folder holding data splits and models/baseline: an untrained tiny ResNet18 and its record."""
+    from edgecompress import data, models, training
+    from edgecompress.record import TrainingRecord
 
     root = tmp_path_factory.mktemp("baseline")
+    rng = np.random.default_rng(0)
+    for split in ("train", "val"):
+        data.save_split(root / f"data/{split}.npz", rng.integers(0, 256, (20, 32, 32, 1), np.uint8), np.arange(20) % 10)
     model = models.build("resnet18", (32, 32, 1), 10, 0.125)
     training.save(model, root / "models/baseline/model")
-    write_json(root / "models/baseline/train.json", {"params_count": model.count_params()})
+    TrainingRecord(epochs=1, epoch_seconds=1.0, best_epoch=1, params_count=model.count_params()).write(
+        root / "models/baseline/train.json")
     return root
 
 
-@pytest.mark.parametrize("script, args, section", [("prune.py", [], "prune"), ("cluster.py", ["kpp32"], "cluster")])
+@pytest.mark.parametrize("script, args, section", [(*compress("prune", model="pruned"), "prune"),
+                                                   (*compress("cluster", "baseline", "clustered_kpp32", "kpp32"), "cluster")])
 def test_unknown_skip_layer_stops_before_training(saved_baseline, script, args, section):
     write_params(saved_baseline, {section: {"skip_layers": ["stem_conv", "conv9"]}})
     result = run(["python", str(ROOT / "stages" / script), *args], saved_baseline, check=False)
     assert result.returncode == 2
-    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]  # after TF's import banner
-    assert len(errors) == 1 and result.stderr.strip().endswith(errors[0]), result.stderr
-    assert errors[0].startswith(f"error: params: {section}.skip_layers names 'conv9', which is not a layer")
-    assert "stage1_block1_a_conv" in errors[0]  # what is allowed
+    lines = result.stderr.strip().splitlines()  # TensorFlow's start-up lines are filtered out
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith(f"error: params: {section}.skip_layers names 'conv9', which is not a layer")
+    assert "stage1_block1_a_conv" in lines[0]  # what is allowed
     assert sorted(p.name for p in (saved_baseline / "models").iterdir()) == ["baseline"]
+    assert not (saved_baseline / "plots").exists()

@@ -1,7 +1,13 @@
 """SavedModel folder -> TF Lite flatbuffer, with each post-training quantization."""
+from pathlib import Path
+
 import numpy as np
 
 from edgecompress.backend import tf
+from edgecompress.data import load_split, to_float
+from edgecompress.files import atomic_path
+from edgecompress.names import QAT_QUANTIZATION
+from edgecompress.record import TrainingRecord
 
 
 def _representative(x_float, samples: int, seed: int):
@@ -46,3 +52,22 @@ def convert(saved_model, quantization: str, x_float=None, samples: int = 100, se
     else:
         raise ValueError(f"unknown quantization {quantization!r}")
     return converter.convert()
+
+
+def convert_model(model_dir, record: TrainingRecord, quantizations, train_npz, samples: int, seed: int) -> dict:
+    """Write model_dir/tflite/<quantization>.tflite; return {quantization: bytes written}.
+
+    A float model gets every requested quantization, calibrated on `samples` images of `train_npz`; a
+    quantization-aware trained model carries its own ranges and converts to int8 alone.
+    """
+    model_dir = Path(model_dir)
+    if record.quantization_aware:
+        quantizations, x_float = [QAT_QUANTIZATION], None
+    else:
+        x_float = to_float(load_split(train_npz)[0])
+    sizes = {}
+    with atomic_path(model_dir / "tflite", is_dir=True) as out:
+        for quant in quantizations:
+            flatbuffer = convert(model_dir / "model", quant, x_float, samples, seed)
+            sizes[quant] = (out / f"{quant}.tflite").write_bytes(flatbuffer)
+    return sizes

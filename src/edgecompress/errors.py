@@ -1,4 +1,5 @@
 """Errors a user can cause and fix, and the wrapper that turns them into one line and an exit code."""
+import inspect
 import sys
 
 
@@ -7,9 +8,16 @@ class UserError(Exception):
 
 
 def run_stage(main) -> None:
-    """Run a stage's main(); a UserError prints `error: <message>` and exits with status 2."""
+    """Run a stage's main(*command-line arguments); a UserError prints `error: <message>` and exits with 2."""
     try:
-        main()
+        inspect.signature(main).bind(*sys.argv[1:])
+    except TypeError:
+        usage = " ".join(p.name.upper() if p.default is p.empty else f"[{p.name.upper()}]"
+                         for p in inspect.signature(main).parameters.values())
+        print(f"usage: python {sys.argv[0]} {usage}", file=sys.stderr)
+        sys.exit(2)
+    try:
+        main(*sys.argv[1:])
     except UserError as err:
         print(f"error: {err}", file=sys.stderr)
         sys.exit(2)

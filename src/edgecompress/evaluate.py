@@ -1,10 +1,13 @@
-"""Turn a runner result into the metrics file and the details file of one model. Imports no TensorFlow."""
+"""Measure a model's .tflite files here or on a device, and turn the result into its metrics and details.
+
+Imports no TensorFlow.
+"""
 import gzip
 from pathlib import Path
 
-from edgecompress import tflite_weights
-
-QUANT_ORDER = ("fp32", "fp16", "dynamic", "int8", "int16x8")
+from edgecompress import remote, runner, tflite_weights
+from edgecompress.names import QUANTIZATIONS
+from edgecompress.record import TrainingRecord
 SCALAR_KEYS = (
     "accuracy", "macro_precision", "macro_recall", "size_bytes", "gzip_bytes",
     "latency_p50_ms", "latency_p90_ms", "latency_mean_ms", "total_s", "sparsity", "max_distinct_per_channel",
@@ -16,17 +19,27 @@ def gzip_bytes(path) -> int:
     return len(gzip.compress(Path(path).read_bytes(), compresslevel=9, mtime=0))
 
 
-def summarize(run: dict, model_dir, train_record: dict, class_names):
+def measure(settings: dict, tflite_dir, test_npz) -> dict:
+    """The runner's result for every .tflite in `tflite_dir`, on the machine that evaluate.device names."""
+    protocol = (tflite_dir, test_npz, settings["threads"], settings["warmup"], settings["runs"])
+    if settings["device"] == "local":
+        return runner.run_folder(*protocol)
+    device = remote.Device(settings["device"], settings["python"], settings["connect_timeout"],
+                           settings["run_timeout"], settings["ssh_options"])
+    return device.run_folder(*protocol)
+
+
+def summarize(run: dict, tflite_dir, record: TrainingRecord, class_names):
     """Split a runner result into (metrics, details): flat per-quantization scalars, per-class and per-layer tables.
 
     Sparsity and distinct values per channel are read from each .tflite; distinct values are counted over the
-    clustered layers that `train_record` names, if any, else over every kernel.
+    clustered layers that `record` names, if any, else over every kernel.
     """
-    metrics = {"params_count": train_record["params_count"], "epoch_seconds": train_record["epoch_seconds"]}
+    metrics = {"params_count": record.params_count, "epoch_seconds": record.epoch_seconds}
     details = {"device": run["device"], "protocol": run["protocol"], "classes": class_names, "models": {}}
-    for quant in sorted(run["models"], key=QUANT_ORDER.index):
-        path = Path(model_dir) / f"{quant}.tflite"
-        weights = tflite_weights.inspect(path, train_record.get("clustered_layers"))
+    for quant in sorted(run["models"], key=QUANTIZATIONS.index):
+        path = Path(tflite_dir) / f"{quant}.tflite"
+        weights = tflite_weights.inspect(path, record.clustered_layers or None)
         result = dict(run["models"][quant], gzip_bytes=gzip_bytes(path), sparsity=weights["sparsity"],
                       max_distinct_per_channel=weights["max_distinct_per_channel"])
         metrics[quant] = {key: result[key] for key in SCALAR_KEYS}

@@ -16,7 +16,6 @@ UNREADABLE = (OSError, SyntaxError, ValueError, Image.DecompressionBombError)  #
 
 @dataclass
 class Listing:
-    root: Path
     classes: list   # sub-folder names, sorted: a class's label is its index
     files: list     # (path, label), sorted by class then path
     ignored: list   # files that are not images (by suffix), including those next to the class folders
@@ -41,7 +40,7 @@ def scan(root, key: str) -> Listing:
         files += [(path, label) for path in images]
     if len(class_dirs) < 2:
         raise UserError(f"{key}: {root} has a single class ({class_dirs[0].name}); a classifier needs at least 2")
-    return Listing(root, [d.name for d in class_dirs], files, ignored)
+    return Listing([d.name for d in class_dirs], files, ignored)
 
 
 def limit_per_class(listing: Listing, limit: int, seed: int) -> Listing:
@@ -54,7 +53,7 @@ def limit_per_class(listing: Listing, limit: int, seed: int) -> Listing:
     for label in range(len(listing.classes)):
         members = np.flatnonzero(labels == label)
         keep += sorted(rng.choice(members, min(limit, len(members)), replace=False).tolist())
-    return Listing(listing.root, listing.classes, [listing.files[i] for i in keep], listing.ignored)
+    return Listing(listing.classes, [listing.files[i] for i in keep], listing.ignored)
 
 
 def decode(path, size: int, channels: int) -> np.ndarray:

@@ -2,14 +2,20 @@
 
 The head is a linear `logits` Dense followed by a separate softmax, so logits stay reachable for distillation.
 """
+import re
+
+import numpy as np
+
 from edgecompress.backend import keras
 from edgecompress.errors import UserError
+from edgecompress.names import ARCHITECTURES, MIN_IMAGE_SIZE
 
 layers = keras.layers
 WEIGHTED = (layers.Conv2D, layers.Dense)  # the layers TFMOT prunes and clusters (DepthwiseConv2D is a Conv2D)
 RESNET18_STAGES = (2, 2, 2, 2)
 MOBILENET_BN_MOMENTUM = 0.9  # ImageNet's 0.999 leaves its 52 BatchNorms' moving statistics stale for many epochs
-MIN_SIZE = 32  # ResNet18 and MobileNetV2 downsample by 2**5: smaller inputs vanish before the head
+# what QAT wrappers add beside the weights: ranges, step counters, the cluster-preserving quantizer's state
+QAT_STATE = re.compile(r"(_min|_max|optimizer_step|cluster_centroids_tf|ori_weights_vars_tf|pulling_indices_tf):0$")
 
 
 def _conv_bn(x, filters, kernel, stride, name, relu=True):
@@ -50,20 +56,25 @@ def mobilenetv2(x, width: float = 1.0):
     return backbone.output
 
 
-ARCHITECTURES = {"resnet18": resnet18, "mobilenetv2": mobilenetv2}
+BUILDERS = {name: globals()[name] for name in ARCHITECTURES}  # each architecture's builder is named after it
 
 
 def build(architecture: str, input_shape, num_classes: int, width: float, input_size: int = None) -> keras.Model:
     """An untrained classifier for images of `input_shape`; with `input_size` it first resizes them to that square."""
-    if architecture not in ARCHITECTURES:
-        raise UserError(f"unknown architecture {architecture!r}; known: {', '.join(ARCHITECTURES)}")
+    if architecture not in BUILDERS:
+        raise UserError(f"unknown architecture {architecture!r}; known: {', '.join(BUILDERS)}")
     size = input_size if input_size is not None else min(input_shape[:2])
-    if size < MIN_SIZE:
-        raise UserError(f"{architecture} needs inputs of at least {MIN_SIZE}x{MIN_SIZE}, got {size}x{size}")
+    if size < MIN_IMAGE_SIZE:
+        raise UserError(f"{architecture} needs inputs of at least {MIN_IMAGE_SIZE}x{MIN_IMAGE_SIZE}, got {size}x{size}")
     inputs = keras.Input(shape=tuple(input_shape), name="image")
     x = inputs if input_size is None else layers.Resizing(input_size, input_size, name="resize")(inputs)
-    logits = layers.Dense(num_classes, name="logits")(ARCHITECTURES[architecture](x, width))
+    logits = layers.Dense(num_classes, name="logits")(BUILDERS[architecture](x, width))
     return keras.Model(inputs, layers.Activation("softmax", name="softmax")(logits), name=architecture)
+
+
+def count_parameters(model) -> int:
+    """Every weight of `model` (trainable or not, as count_params), less what QAT wrappers add to track ranges."""
+    return sum(int(np.prod(w.shape)) for w in model.weights if not QAT_STATE.search(w.name))
 
 
 def load(path) -> keras.Model:

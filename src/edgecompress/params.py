@@ -9,11 +9,8 @@ from pathlib import Path
 import yaml
 
 from edgecompress.errors import UserError
-
-QUANTIZATIONS = ("fp32", "fp16", "dynamic", "int8", "int16x8")
-BUDGET_LIMITS = ("max_gzip_kb", "max_size_kb", "max_latency_p50_ms", "max_loss_points")  # see selection.LIMITS
-PREFERENCES = ("accuracy", "gzip", "latency")
-MIN_IMAGE_SIZE = 32  # ResNet18 and MobileNetV2 downsample by 32: smaller inputs vanish before the head
+from edgecompress.names import (ARCHITECTURES, BUDGET_LIMITS, CENTROID_INITS, MIN_IMAGE_SIZE, OPTIMIZERS,
+                                PREFERENCES, QUANTIZATIONS)
 
 
 @dataclass(frozen=True)
@@ -65,7 +62,7 @@ PATH = Rule("a non-empty path", lambda v: isinstance(v, str) and v.strip() != ""
 NAMES = Rule("a list of layer names", lambda v: isinstance(v, list) and all(isinstance(x, str) for x in v))
 SPARSITY = number(0, 1, high_open=True)
 CLUSTERS = integer(2, 65536)
-INITS = one_of("kmeans_plus_plus", "linear", "random", "density_based")
+INITS = one_of(*CENTROID_INITS)
 END_STEP = Rule("auto (the last pruning step of fine-tuning) or an integer >= 1",
                 lambda v: v == "auto" or (_is_int(v) and v >= 1))
 
@@ -101,9 +98,9 @@ SCHEMA = {
         "test_fraction": number(0, 1, low_open=True, high_open=True),
     },
     "train": {
-        "architecture": one_of("resnet18"),
+        "architecture": one_of(*ARCHITECTURES),
         "width": number(0, 4, low_open=True),
-        "optimizer": one_of("adam", "sgd", "rmsprop"),
+        "optimizer": one_of(*OPTIMIZERS),
         "learning_rate": number(0, 1, low_open=True),
         "schedule": one_of("constant", "cosine"),
         "epochs": integer(1),
@@ -130,14 +127,10 @@ SCHEMA = {
     "qat": fine_tuning(),
     "pqat": fine_tuning(),
     "cqat": fine_tuning(variant=Rule("a name", lambda v: isinstance(v, str))),
-    "pcqat": fine_tuning(
-        clusters=CLUSTERS,
-        init=INITS,
-        cluster_epochs=integer(1),
-        cluster_learning_rate=number(0, 1, low_open=True),
-    ),
+    "cluster_sparse": fine_tuning(clusters=CLUSTERS, init=INITS),
+    "pcqat": fine_tuning(),
     "distill": fine_tuning(
-        student=one_of("mobilenetv2", "resnet18"),
+        student=one_of(*ARCHITECTURES),
         width=number(0, 4, low_open=True),
         input_size=integer(MIN_IMAGE_SIZE, 1024),
         alpha=number(0, 1),
@@ -198,6 +191,22 @@ def _validate_mapping(values, schema, key):
         validate(section, schema, f"{key}.{name}.")
 
 
+def _check_across_keys(picked: dict) -> None:
+    """Rules that relate two keys of a section."""
+    report = picked.get("report")
+    if report and report["highlight"] not in report["budgets"]:
+        raise UserError(f"params: report.highlight = {report['highlight']!r} is not allowed; expected one of the "
+                        f"budgets: {', '.join(report['budgets'])}")
+
+
+def variant(section: dict, key: str, name: str) -> dict:
+    """The settings of one named variant of `section` (cluster.variants.<name>) merged over the shared ones."""
+    if name not in section["variants"]:
+        raise UserError(f"params: {key}.variants has no {name!r}; variants: {', '.join(section['variants'])}")
+    shared = {k: v for k, v in section.items() if k != "variants"}
+    return {**shared, **section["variants"][name]}
+
+
 def load(*sections, path="params.yaml"):
     """Read `path` and return the named top-level sections, each validated, as a dict."""
     path = Path(path)
@@ -213,4 +222,5 @@ def load(*sections, path="params.yaml"):
             raise UserError(f"params: section {section!r} is missing from {path}")
         picked[section] = everything[section]
     validate(picked, {s: SCHEMA[s] for s in sections})
+    _check_across_keys(picked)
     return picked

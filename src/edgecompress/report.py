@@ -2,19 +2,29 @@
 import base64
 import html
 from dataclasses import dataclass
+from pathlib import Path
 
 from edgecompress import selection
-from edgecompress.evaluate import QUANT_ORDER
+from edgecompress.errors import UserError
+from edgecompress.files import read_json
+from edgecompress.names import KB, QUANTIZATIONS, REFERENCE
 
-REFERENCE = ("baseline", "fp32")
+
+def read_metrics(folder) -> dict:
+    """Every model's metrics file in `folder` ({model: metrics}): the reference first, then by name."""
+    found = {path.stem: read_json(path) for path in sorted(Path(folder).glob("*.json"))}
+    if REFERENCE[0] not in found:
+        raise UserError(f"report: {Path(folder) / REFERENCE[0]}.json is missing: the reference model "
+                        f"{REFERENCE[0]!r} must be evaluated first (dvc repro)")
+    return {REFERENCE[0]: found.pop(REFERENCE[0]), **found}
 
 
-def rows(metrics_by_model: dict, reference=REFERENCE) -> list:
+def rows(metrics_by_model: dict) -> list:
     """One row per (model, quantization) with ratios to the reference: compression (x smaller), latency."""
-    ref = metrics_by_model[reference[0]][reference[1]]
+    ref = metrics_by_model[REFERENCE[0]][REFERENCE[1]]
     out = []
     for model, metrics in metrics_by_model.items():
-        for quant in (q for q in QUANT_ORDER if q in metrics):
+        for quant in (q for q in QUANTIZATIONS if q in metrics):
             m = metrics[quant]
             out.append({
                 "model": model,
@@ -40,8 +50,8 @@ COLUMNS = (
     ("quantization", "quant", "{}"),
     ("accuracy", "accuracy", "{:.4f}"),
     ("accuracy_delta_points", "Δ acc (points)", "{:+.2f}"),
-    ("size_bytes", "size (KB)", "{:,.1f}", 1e-3),
-    ("gzip_bytes", "gzip (KB)", "{:,.1f}", 1e-3),
+    ("size_bytes", "size (KB)", "{:,.1f}", 1 / KB),
+    ("gzip_bytes", "gzip (KB)", "{:,.1f}", 1 / KB),
     ("gzip_compression", "gzip x smaller", "{:.2f}x"),
     ("latency_p50_ms", "p50 (ms)", "{:.3f}"),
     ("latency_ratio", "latency / ref", "{:.2f}"),
@@ -65,7 +75,21 @@ class Section:
     figures: tuple = ()   # names of figures shown in the HTML report
 
 
-def sections(table, front, picks: dict, best, reference=REFERENCE) -> list:
+def choose(table, budgets: dict, highlight: str):
+    """(Pareto front, one pick per budget, the best compressed model) of the report's rows."""
+    front = selection.pareto_front(table)
+    picks = {name: selection.recommend(table, budget) for name, budget in budgets.items()}
+    return front, picks, selection.best_compressed(table, front, picks[highlight], REFERENCE)
+
+
+def summary(table, front, picks, best) -> dict:
+    """summary.json: every row, the front, the picks and the best compressed model, by label."""
+    return {"reference": dict(zip(("model", "quantization"), REFERENCE)), "rows": table,
+            "pareto_front": [selection.label(r) for r in front], "recommendations": picks,
+            "best_compressed": selection.label(best)}
+
+
+def sections(table, front, picks: dict, best) -> list:
     """The report's content, independent of the format it is written in."""
     on_front = {selection.row_id(r) for r in front}
     return [
@@ -76,7 +100,7 @@ def sections(table, front, picks: dict, best, reference=REFERENCE) -> list:
         ], ["budget", "recommendation"], [[name, pick["text"]] for name, pick in picks.items()]),
         Section("Best compressed model", [
             f"{selection.label(best)}: accuracy {best['accuracy']:.4f} ({best['accuracy_delta_points']:+.2f} points), "
-            f"gzip {best['gzip_bytes'] / 1e3:,.1f} KB ({best['gzip_compression']:.2f}x smaller), "
+            f"gzip {best['gzip_bytes'] / KB:,.1f} KB ({best['gzip_compression']:.2f}x smaller), "
             f"p50 {best['latency_p50_ms']:.3f} ms: the pick for the highlighted budget (params: report.highlight), or "
             "the most accurate compressed model on the Pareto front when nothing fits that budget. Confusion matrices "
             "of it and of the reference: in report.html and in `dvc plots show`.",
@@ -87,13 +111,13 @@ def sections(table, front, picks: dict, best, reference=REFERENCE) -> list:
             "most accurate model under a size limit is the most accurate of the rows up to that size.",
         ], [c[1] for c in COLUMNS], [cells(r) for r in front], figures=("accuracy_vs_gzip", "accuracy_vs_latency")),
         Section("All models", [
-            f"Reference: `{reference[0]}` at `{reference[1]}`. Sizes are the .tflite files; \"gzip x smaller\" "
+            f"Reference: `{REFERENCE[0]}` at `{REFERENCE[1]}`. Sizes are the .tflite files; \"gzip x smaller\" "
             "divides the reference's gzipped size by each model's gzipped size. Sparsity (zero weights over all "
             "kernels) and distinct values (the most in any output channel of a clustered kernel, or of any kernel "
             "for unclustered models) are read back from each .tflite file.",
         ], [c[1] for c in COLUMNS] + ["Pareto"], [cells(r) + ["yes" if selection.row_id(r) in on_front else ""]
                                                     for r in table]),
-        Section("Training curves", ["Loss and accuracy per epoch of every training stage (plots/train/*.csv)."],
+        Section("Training curves", ["Loss and accuracy per epoch of every training stage (plots/train/<model>.csv)."],
                 figures=("training_curves",)),
     ]
 
@@ -134,7 +158,7 @@ def plot_points(table, front, best) -> list:
     """One record per model x quantization for the accuracy-vs-size and accuracy-vs-latency scatter plots."""
     on_front = {selection.row_id(r) for r in front}
     return [{"model": r["model"], "quantization": r["quantization"], "accuracy": r["accuracy"],
-             "gzip_kb": r["gzip_bytes"] / 1e3, "latency_p50_ms": r["latency_p50_ms"],
+             "gzip_kb": r["gzip_bytes"] / KB, "latency_p50_ms": r["latency_p50_ms"],
              "pareto": selection.row_id(r) in on_front,
              "best_compressed": r is best} for r in table]
 
@@ -143,3 +167,15 @@ def confusion_records(counts, classes) -> list:
     """A confusion matrix as one {actual, predicted} record per test image: the input of DVC's confusion plot."""
     return [{"actual": classes[i], "predicted": classes[j]}
             for i, row in enumerate(counts) for j, count in enumerate(row) for _ in range(count)]
+
+
+CURVE_COLUMNS = ("epoch", "loss", "accuracy", "val_loss", "val_accuracy")  # what every training stage records
+
+
+def curve_records(curves: dict) -> list:
+    """Every training curve ({model: {column: [values]}}) as one record per model and epoch, for `dvc plots`.
+
+    Records keep the columns every curve has (DVC plots only records that share their keys).
+    """
+    return [{"model": model, **{column: curve[column][i] for column in CURVE_COLUMNS}}
+            for model, curve in curves.items() for i in range(len(curve["epoch"]))]

@@ -9,8 +9,9 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402  (after choosing the file-only backend)
 
 from edgecompress import selection  # noqa: E402
+from edgecompress.names import KB, QUANTIZATIONS  # noqa: E402
 
-MARKERS = {"fp32": "o", "fp16": "s", "dynamic": "D", "int8": "^", "int16x8": "v"}
+MARKERS = dict(zip(QUANTIZATIONS, "osD^v"))
 CURVES = ("loss", "accuracy", "val_accuracy")
 
 
@@ -51,7 +52,7 @@ def tradeoff(table, front, best, field: str, xlabel: str) -> bytes:
     fig, ax = plt.subplots(figsize=(9, 5.5))
     color = colors(dict.fromkeys(r["model"] for r in table))
     on_front = {selection.row_id(r) for r in front}
-    scale = 1e-3 if field.endswith("bytes") else 1
+    scale = 1 / KB if field.endswith("bytes") else 1
     for r in table:
         edge = "black" if selection.row_id(r) in on_front else "none"
         ax.scatter(r[field] * scale, r["accuracy"], color=color[r["model"]], marker=MARKERS[r["quantization"]],

@@ -1,31 +1,48 @@
-"""A training stage's inputs and outputs on disk: the splits, models/<name>/{model,train.json}, the curve.
+"""A training stage's files: the prepared splits, models/<model>/{model,train.json} and its training curve.
 
 Shared by every stage that trains or fine-tunes, so that each stage script only says what it does.
 """
+from pathlib import Path
+
 from edgecompress import data, models, training
-from edgecompress.files import read_json, write_json
+from edgecompress.record import TrainingRecord
+
+CURVES = Path("plots/train")  # <model>.csv per trained model: committed, read by the report and `dvc plots`
 
 
-def splits():
+def splits(data_dir):
     """The prepared train and val splits."""
-    return {name: data.load_split(f"data/{name}.npz") for name in ("train", "val")}
+    return {name: data.load_split(Path(data_dir) / f"{name}.npz") for name in ("train", "val")}
 
 
-def load(name: str):
-    """(Keras model, training record) of a model an upstream stage saved."""
-    record = read_json(f"models/{name}/train.json")  # first: a clear error if the upstream stage never ran
-    return models.load(f"models/{name}/model"), record
+def load(model_dir):
+    """(Keras model, TrainingRecord) of a model an upstream stage saved."""
+    record = TrainingRecord.read(Path(model_dir) / "train.json")  # first: a clear error if its stage never ran
+    return models.load(Path(model_dir) / "model"), record
 
 
-def fine_tune(model, splits, train_cfg: dict, epochs: int, learning_rate: float, seed: int, callbacks=()):
-    """Fit a compressed copy with the baseline's optimizer, batch size and augmentation, at its own learning rate.
+def augmenter(train_cfg: dict, seed: int):
+    """The baseline's augmentation (train.augment), for every stage that trains on its data."""
+    return training.augmenter(train_cfg["augment"]["flip"], train_cfg["augment"]["rotation"], seed)
 
-    The learning rate decays along a cosine; the last epoch's weights are kept (an earlier epoch may predate
-    the final sparsity or clustering).
+
+def compress(method, source_dir, model_dir, data_dir, train_cfg: dict, seed: int) -> None:
+    """Apply `method` to the model in `source_dir`, fine-tune, finish, and save the result in `model_dir`.
+
+    Fine-tuning uses the baseline's optimizer, batch size and augmentation at the method's learning rate,
+    decayed along a cosine; the last epoch's weights are kept (an earlier one may predate the final
+    sparsity or clustering).
     """
-    return training.fit(model, splits, optimizer=train_cfg["optimizer"], learning_rate=learning_rate,
-                        schedule="cosine", epochs=epochs, batch_size=train_cfg["batch_size"], seed=seed,
-                        augment=augmenter(train_cfg, seed), keep_best=False, callbacks=callbacks)
+    upstream_model, upstream = load(source_dir)
+    parts = splits(data_dir)
+    steps = training.total_steps(parts, train_cfg["batch_size"], method.epochs)
+    training.seed_everything(seed)
+    model = method.apply(upstream_model, upstream, steps)
+    fit = training.fit(model, parts, optimizer=train_cfg["optimizer"], learning_rate=method.learning_rate,
+                       schedule="cosine", epochs=method.epochs, batch_size=train_cfg["batch_size"], seed=seed,
+                       augment=augmenter(train_cfg, seed), keep_best=False, callbacks=method.callbacks())
+    final = method.finish(model, parts["train"][0], train_cfg["batch_size"])
+    save(model_dir, final, fit, source=Path(source_dir).name, **method.facts())
 
 
 def build_student(distill_cfg: dict, dataset_card: dict):
@@ -34,21 +51,17 @@ def build_student(distill_cfg: dict, dataset_card: dict):
                         distill_cfg["width"], distill_cfg["input_size"])
 
 
-def train_student(model, train_cfg: dict, distill_cfg: dict, seed: int):
+def train_student(model, data_dir, train_cfg: dict, distill_cfg: dict, seed: int) -> dict:
     """Fit a student (or its Distiller) from scratch with the baseline's optimizer, schedule and augmentation."""
-    return training.fit(model, splits(), optimizer=train_cfg["optimizer"], learning_rate=distill_cfg["learning_rate"],
-                        schedule=train_cfg["schedule"], epochs=distill_cfg["epochs"],
-                        batch_size=train_cfg["batch_size"], seed=seed, augment=augmenter(train_cfg, seed),
-                        keep_best=train_cfg["keep_best"])
+    return training.fit(model, splits(data_dir), optimizer=train_cfg["optimizer"],
+                        learning_rate=distill_cfg["learning_rate"], schedule=train_cfg["schedule"],
+                        epochs=distill_cfg["epochs"], batch_size=train_cfg["batch_size"], seed=seed,
+                        augment=augmenter(train_cfg, seed), keep_best=train_cfg["keep_best"])
 
 
-def augmenter(train_cfg: dict, seed: int):
-    """The baseline's augmentation (train.augment), for every stage that trains on its data."""
-    return training.augmenter(train_cfg["augment"]["flip"], train_cfg["augment"]["rotation"], seed)
-
-
-def save(name: str, model, record: dict, **facts) -> None:
-    """Write models/<name>/model, plots/train/<name>.csv and models/<name>/train.json (record + facts)."""
-    training.save(model, f"models/{name}/model")
-    training.write_history(record.pop("history"), f"plots/train/{name}.csv")
-    write_json(f"models/{name}/train.json", {**record, **facts})
+def save(model_dir, model, fit: dict, **facts) -> None:
+    """Write model_dir/model, model_dir/train.json (the fit, the facts, the counted parameters) and the curve."""
+    model_dir = Path(model_dir)
+    training.save(model, model_dir / "model")
+    training.write_history(fit.pop("history"), CURVES / f"{model_dir.name}.csv")
+    TrainingRecord(**fit, params_count=models.count_parameters(model), **facts).write(model_dir / "train.json")

@@ -1,17 +1,6 @@
 """Choosing a model: the Pareto front over accuracy, gzip size and latency, and the best model per budget."""
+from edgecompress.names import BUDGET_LIMITS as LIMITS, KB, PREFERENCES
 
-# budget key -> (what it limits, unit, number format); a budget sets any of these, and what it prefers
-LIMITS = {
-    "max_gzip_kb": ("gzip size", "KB", "{:,.1f}"),
-    "max_size_kb": ("file size", "KB", "{:,.1f}"),
-    "max_latency_p50_ms": ("p50 latency", "ms", "{:.3f}"),
-    "max_loss_points": ("accuracy lost", "points", "{:.2f}"),
-}
-PREFERENCES = {  # sort keys: the first row wins
-    "accuracy": lambda r: (-r["accuracy"], r["gzip_bytes"], r["latency_p50_ms"]),
-    "gzip": lambda r: (r["gzip_bytes"], -r["accuracy"], r["latency_p50_ms"]),
-    "latency": lambda r: (r["latency_p50_ms"], -r["accuracy"], r["gzip_bytes"]),
-}
 TOLERANCE = 1e-9  # accuracies are fractions of the test split: compare in points without float noise
 
 
@@ -26,12 +15,14 @@ def label(row) -> str:
 
 def measured(row, key) -> float:
     """The row's value for a budget key, in the key's unit."""
-    return {
-        "max_gzip_kb": row["gzip_bytes"] / 1e3,
-        "max_size_kb": row["size_bytes"] / 1e3,
-        "max_latency_p50_ms": row["latency_p50_ms"],
-        "max_loss_points": -row["accuracy_delta_points"],
-    }[key]
+    *_, field, divisor = LIMITS[key]
+    return row[field] / divisor
+
+
+def preference(prefer: str):
+    """The sort key of a budget's preference: its own measure first, the other preferences after it."""
+    order = [prefer] + [p for p in PREFERENCES if p != prefer]
+    return lambda row: tuple(row[PREFERENCES[p][0]] * PREFERENCES[p][1] for p in order)
 
 
 def dominates(a, b) -> bool:
@@ -71,10 +62,10 @@ def recommend(rows, budget) -> dict:
     limits = {k: v for k, v in budget.items() if k in LIMITS}
     fitting = [r for r in rows if not misses(r, limits)]
     if fitting:
-        pick = min(fitting, key=PREFERENCES[budget["prefer"]])
+        pick = min(fitting, key=preference(budget["prefer"]))
         return {"fits": True, "model": pick["model"], "quantization": pick["quantization"],
                 "text": f"{label(pick)}: accuracy {pick['accuracy']:.4f} ({pick['accuracy_delta_points']:+.2f} "
-                        f"points), gzip {pick['gzip_bytes'] / 1e3:,.1f} KB, p50 {pick['latency_p50_ms']:.3f} ms "
+                        f"points), gzip {pick['gzip_bytes'] / KB:,.1f} KB, p50 {pick['latency_p50_ms']:.3f} ms "
                         f"(the best {budget['prefer']} of {len(fitting)} within {describe_limits(limits)})."}
     closest = min(rows, key=lambda r: max(misses(r, limits).values()))
     over = misses(closest, limits)
@@ -91,4 +82,4 @@ def best_compressed(rows, front, pick, reference) -> dict:
     if pick and pick["fits"] and row_id(pick) != reference:
         return next(r for r in rows if row_id(r) == row_id(pick))
     compressed = [r for r in front if row_id(r) != reference] or front
-    return min(compressed, key=PREFERENCES["accuracy"])
+    return min(compressed, key=preference("accuracy"))

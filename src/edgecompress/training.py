@@ -9,8 +9,6 @@ from edgecompress.backend import keras, tf
 from edgecompress.data import to_float
 from edgecompress.files import atomic_path
 
-OPTIMIZERS = {"adam": keras.optimizers.Adam, "sgd": keras.optimizers.SGD, "rmsprop": keras.optimizers.RMSprop}
-
 
 def seed_everything(seed: int) -> None:
     """Seed Python, NumPy and TensorFlow and make TensorFlow ops deterministic."""
@@ -80,13 +78,14 @@ def total_steps(splits, batch_size: int, epochs: int) -> int:
 
 
 def fit(model, splits, *, optimizer, learning_rate, epochs, batch_size, seed, schedule="constant",
-        augment=None, keep_best=True, loss="sparse_categorical_crossentropy", callbacks=()):
-    """Compile and fit `model` on splits['train'], validating on splits['val']; return the training record.
+        augment=None, keep_best=True, callbacks=()):
+    """Compile and fit `model` on splits['train'], validating on splits['val'] with one of names.OPTIMIZERS.
 
     The record has epochs, mean seconds per epoch, the best epoch and the per-epoch history.
     """
     lr = learning_rate_schedule(learning_rate, schedule, total_steps(splits, batch_size, epochs))
-    model.compile(optimizer=OPTIMIZERS[optimizer](lr), loss=loss, metrics=["accuracy"])
+    optimizer_class = type(keras.optimizers.get(optimizer))  # by name, then built with the schedule
+    model.compile(optimizer=optimizer_class(lr), loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     timer, best = EpochTimer(), KeepBest()
     history = model.fit(
         dataset(*splits["train"], batch_size, seed, augment, shuffle=True),

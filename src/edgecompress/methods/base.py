@@ -1,0 +1,28 @@
+"""The interface every compression method implements, after TFMOT's verbs: apply it, fine-tune, strip it."""
+from edgecompress.record import TrainingRecord
+
+
+class Method:
+    """A compression method configured by its params section: `apply`, fit with `callbacks`, then `finish`.
+
+    Every section has the fine-tuning `epochs` and `learning_rate`; `facts` go into the training record.
+    """
+
+    def __init__(self, settings: dict):
+        self.settings = settings
+        self.epochs, self.learning_rate = settings["epochs"], settings["learning_rate"]
+
+    def apply(self, model, upstream: TrainingRecord, steps: int):
+        """A trainable copy of `model` with the method applied; `steps`: optimizer steps of the fine-tuning."""
+        raise NotImplementedError
+
+    def callbacks(self) -> list:
+        return []
+
+    def finish(self, model, x_train, batch_size: int):
+        """The model to save once fine-tuning is over; `x_train` (uint8 images) for what needs data."""
+        return model
+
+    def facts(self) -> dict:
+        """What the method did to which layers, for the training record."""
+        return {}

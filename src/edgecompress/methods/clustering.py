@@ -1,0 +1,44 @@
+"""Weight clustering with TFMOT: each chosen kernel shares `clusters` centroids; strip before saving."""
+from edgecompress.backend import tfmot
+from edgecompress.methods.base import Method
+from edgecompress.models import select_layers, wrap_layers
+
+clustering = tfmot.clustering.keras
+
+
+def centroid_init(name: str):
+    """TFMOT's CentroidInitialization for one of names.CENTROID_INITS (kmeans_plus_plus -> KMEANS_PLUS_PLUS)."""
+    return getattr(clustering.CentroidInitialization, name.upper())
+
+
+class Cluster(Method):
+    """`cluster_weights` on every Conv2D / Dense layer but cluster.skip_layers (one cluster.variants entry)."""
+
+    preserve_sparsity = False
+
+    def layers_of(self, model, upstream) -> list:
+        return select_layers(model, self.settings["skip_layers"], "cluster.skip_layers")
+
+    def apply(self, model, upstream, steps):
+        self.layers = self.layers_of(model, upstream)
+        return wrap_layers(model, self.layers, lambda layer: clustering.cluster_weights(
+            layer, number_of_clusters=self.settings["clusters"],
+            cluster_centroids_init=centroid_init(self.settings["init"]), preserve_sparsity=self.preserve_sparsity))
+
+    def finish(self, model, x_train, batch_size):
+        return clustering.strip_clustering(model)
+
+    def facts(self):
+        return {"clustered_layers": self.layers, "clusters": self.settings["clusters"]}
+
+
+class ClusterSparse(Cluster):
+    """The sparse chain's clustering: exactly the upstream's pruned layers, keeping their zeros at zero."""
+
+    preserve_sparsity = True
+
+    def layers_of(self, model, upstream) -> list:
+        return list(upstream.pruned_layers)
+
+    def facts(self):
+        return {**super().facts(), "pruned_layers": self.layers}

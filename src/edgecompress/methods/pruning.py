@@ -1,0 +1,61 @@
+"""Magnitude pruning with TFMOT: wrap the chosen layers, fine-tune along the schedule, strip the wrappers."""
+from edgecompress.backend import tfmot
+from edgecompress.errors import UserError
+from edgecompress.methods.base import Method
+from edgecompress.models import select_layers, wrap_layers
+from edgecompress.training import reestimate_batch_norm
+
+sparsity = tfmot.sparsity.keras
+
+
+def last_step(begin_step: int, end_step, frequency: int, total_steps: int) -> int:
+    """The step at which pruning reaches its final sparsity; "auto" is the last update within `total_steps`.
+
+    TFMOT updates the masks at steps begin_step + k * frequency (steps count from 0), so "auto" rounds down
+    onto that grid; an explicit end_step must lie within fine-tuning or the final sparsity is never reached.
+    """
+    if begin_step >= total_steps:
+        raise UserError(f"params: prune.begin_step = {begin_step} is not allowed; "
+                        f"fine-tuning has only {total_steps} steps (0 to {total_steps - 1})")
+    if end_step == "auto":
+        return begin_step + (total_steps - 1 - begin_step) // frequency * frequency
+    if not begin_step < end_step < total_steps:
+        raise UserError(f"params: prune.end_step = {end_step} is not allowed; expected auto or a step after "
+                        f"begin_step ({begin_step}) and before the end of fine-tuning ({total_steps} steps)")
+    return end_step
+
+
+def schedule(name: str, initial_sparsity: float, final_sparsity: float, begin_step: int, end_step,
+             frequency: int, total_steps: int):
+    """`polynomial_decay` (initial -> final sparsity from begin to end step) or `constant_sparsity` (final)."""
+    if initial_sparsity > final_sparsity:
+        raise UserError(f"params: prune.initial_sparsity = {initial_sparsity} is not allowed; "
+                        f"expected at most final_sparsity ({final_sparsity})")
+    end = last_step(begin_step, end_step, frequency, total_steps)
+    if name == "polynomial_decay":
+        return sparsity.PolynomialDecay(initial_sparsity, final_sparsity, begin_step, end, frequency=frequency)
+    return sparsity.ConstantSparsity(final_sparsity, begin_step, end_step=end, frequency=frequency)
+
+
+class Prune(Method):
+    """`prune_low_magnitude` on every Conv2D / Dense layer but prune.skip_layers, as prune.schedule says."""
+
+    def apply(self, model, upstream, steps):
+        s = self.settings
+        self.layers = select_layers(model, s["skip_layers"], "prune.skip_layers")
+        pruning_schedule = schedule(s["schedule"], s["initial_sparsity"], s["final_sparsity"], s["begin_step"],
+                                    s["end_step"], s["frequency"], steps)
+        return wrap_layers(model, self.layers,
+                           lambda layer: sparsity.prune_low_magnitude(layer, pruning_schedule=pruning_schedule))
+
+    def callbacks(self):
+        return [sparsity.UpdatePruningStep()]
+
+    def finish(self, model, x_train, batch_size):
+        """Strip the wrappers, then re-estimate BatchNorm statistics, which lag behind the last mask updates."""
+        pruned = sparsity.strip_pruning(model)
+        reestimate_batch_norm(pruned, x_train, batch_size)
+        return pruned
+
+    def facts(self):
+        return {"pruned_layers": self.layers}

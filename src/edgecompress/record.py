@@ -1,0 +1,32 @@
+"""The training record (models/<model>/train.json): what made a model, written and read through one type."""
+from dataclasses import asdict, dataclass, fields
+
+from edgecompress.errors import UserError
+from edgecompress.files import read_json, write_json
+
+
+@dataclass(frozen=True)
+class TrainingRecord:
+    epochs: int
+    epoch_seconds: float             # mean wall time of one epoch of the stage that made the model
+    best_epoch: int                  # the epoch whose weights were kept (1-based)
+    params_count: int                # counted on the saved model
+    source: str = None               # the upstream model it was fine-tuned from
+    teacher: str = None              # the model it was distilled from
+    quantization_aware: bool = False
+    pruned_layers: tuple = ()
+    clustered_layers: tuple = ()
+    clusters: int = None
+
+    def write(self, path) -> None:
+        write_json(path, {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()})
+
+    @classmethod
+    def read(cls, path) -> "TrainingRecord":
+        """The record at `path`; a missing file or one of another shape is a UserError naming it."""
+        values = read_json(path)
+        unknown = values.keys() - {f.name for f in fields(cls)}
+        if unknown:
+            raise UserError(f"{path} has fields a training record does not have ({', '.join(sorted(unknown))}); "
+                            "rerun the stage that writes it (dvc repro)")
+        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in values.items()})

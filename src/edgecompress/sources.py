@@ -1,0 +1,154 @@
+"""Where images come from (the built-in digits, a class-per-folder tree, an .npz) and how they are split."""
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+from sklearn.model_selection import train_test_split
+
+from edgecompress import image_folder
+from edgecompress.errors import UserError
+
+
+def load_digits():
+    """scikit-learn's handwritten digits (1797 8x8 images, 10 classes): real data that ships offline."""
+    from sklearn.datasets import load_digits as sklearn_digits
+
+    digits = sklearn_digits()
+    images = np.round(digits.images * (255 / 16)).astype(np.uint8)
+    class_names = [str(c) for c in digits.target_names]
+    return images, digits.target.astype(np.int64), class_names
+
+
+def resize(images, size: int, channels: int) -> np.ndarray:
+    """Resize grayscale or RGB uint8 images to (size, size) with bilinear filtering and set the channels."""
+    mode = "L" if channels == 1 else "RGB"
+    out = np.empty((len(images), size, size, channels), dtype=np.uint8)
+    for i, image in enumerate(images):
+        pil = Image.fromarray(image).convert(mode).resize((size, size), Image.BILINEAR)
+        out[i] = np.asarray(pil).reshape(size, size, channels)
+    return out
+
+
+def as_uint8_images(x, key: str, name: str) -> np.ndarray:
+    """Arrays of (N, H, W) or (N, H, W, 1 | 3) pixels as uint8; floats up to 1.0 are read as [0, 1]."""
+    if x.ndim not in (3, 4) or (x.ndim == 4 and x.shape[-1] not in (1, 3)):
+        raise UserError(f"{key}: {name} has shape {x.shape}; expected (N, H, W) or (N, H, W, 1 or 3)")
+    if x.dtype != np.uint8:
+        x = np.clip(np.round(x * 255 if x.max() <= 1.0 else x), 0, 255).astype(np.uint8)
+    return x[..., 0] if x.ndim == 4 and x.shape[-1] == 1 else x
+
+
+def load_npz(path, key: str):
+    """(x_train, y_train, x_test or None, y_test or None, class names) from an .npz of arrays.
+
+    Labels may be any integers; their sorted distinct values become classes 0..K-1 (named by an optional
+    `class_names` array, else by the label values).
+    """
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            arrays = {name: npz[name] for name in npz.files}
+    except FileNotFoundError:
+        raise UserError(f"{key}: {path} does not exist") from None
+    except (OSError, ValueError, zipfile.BadZipFile) as err:
+        raise UserError(f"{key}: {path} is not a readable .npz file ({err})") from None
+    missing = [name for name in ("x_train", "y_train") if name not in arrays]
+    if missing or ("x_test" in arrays) != ("y_test" in arrays):
+        raise UserError(f"{key}: {path} holds {', '.join(sorted(arrays)) or 'no arrays'}; expected x_train and "
+                        "y_train, and optionally x_test with y_test")
+    values = np.unique(arrays["y_train"])
+    names = [str(n) for n in arrays.get("class_names", values)]
+    if len(values) < 2 or len(names) != len(values):
+        raise UserError(f"{key}: y_train has {len(values)} distinct label(s) and {len(names)} class name(s); "
+                        "expected at least 2 labels, one name each")
+    out = []
+    for part in ("train", "test"):
+        if f"x_{part}" not in arrays:
+            out += [None, None]
+            continue
+        x, y = arrays[f"x_{part}"], arrays[f"y_{part}"]
+        if y.ndim != 1 or len(x) != len(y) or not np.isin(y, values).all():
+            raise UserError(f"{key}: y_{part} must be one label per image of x_{part}, each a y_train label")
+        out += [as_uint8_images(x, key, f"x_{part}"), np.searchsorted(values, y).astype(np.int64)]
+    return (*out, names)
+
+
+@dataclass
+class Source:
+    """What `data.source` yields: images at the target size, labels, class names; a test set if it has its own."""
+    x: np.ndarray
+    y: np.ndarray
+    classes: list
+    test: tuple = None
+    notes: dict = field(default_factory=dict)  # skipped / ignored files, for the dataset card
+
+
+def load(source: str, path, test_path, image_size: int, channels: int, limit_per_class: int = 0,
+         skip_corrupt: bool = False, seed: int = 0, progress=None) -> Source:
+    """Read the data source at the target size: the built-in digits, a class-per-folder tree, or an .npz.
+
+    A folder's test set is `test_path` when it differs from `path`; an .npz's is its x_test / y_test.
+    """
+    if source == "digits":
+        images, labels, classes = load_digits()
+        return Source(resize(images, image_size, channels), labels, classes)
+    if source == "npz":
+        x, y, x_test, y_test, classes = load_npz(path, "data.path")
+        test = (resize(x_test, image_size, channels), y_test) if x_test is not None else None
+        return Source(resize(x, image_size, channels), y, classes, test)
+    options = dict(size=image_size, channels=channels, limit=limit_per_class, skip_corrupt=skip_corrupt, seed=seed,
+                   progress=progress)
+    x, y, classes, notes = _read_folder(path, "data.path", **options)
+    if Path(test_path).resolve() == Path(path).resolve():
+        return Source(x, y, classes, None, {"data.path": notes})
+    x_test, y_test, test_classes, test_notes = _read_folder(test_path, "data.test_path", **options)
+    if test_classes != classes:
+        raise UserError(f"data.test_path: the classes of {test_path} ({', '.join(test_classes)}) do not match "
+                        f"those of data.path {path} ({', '.join(classes)})")
+    return Source(x, y, classes, (x_test, y_test), {"data.path": notes, "data.test_path": test_notes})
+
+
+def _read_folder(root, key, size, channels, limit, skip_corrupt, seed, progress):
+    listing = image_folder.limit_per_class(image_folder.scan(root, key), limit, seed)
+    x, y, skipped = image_folder.read(listing, size, channels, skip_corrupt, key, progress)
+    notes = {"folder": str(root), "images": len(y), "skipped_corrupt": len(skipped), "skipped_files": skipped,
+             "ignored_not_images": len(listing.ignored), "ignored_files": [str(p) for p in listing.ignored]}
+    return x, y, listing.classes, notes
+
+
+def _split(x, y, fraction: float, seed: int):
+    try:
+        return train_test_split(x, y, test_size=fraction, stratify=y, random_state=seed)
+    except ValueError as err:  # too few images in a class for every split to get some
+        counts = ", ".join(f"{label}: {n}" for label, n in enumerate(np.bincount(y)))
+        raise UserError(f"data: cannot split {len(y)} images by class (images per label: {counts}): {err}") from None
+
+
+def stratified_split(x, y, val_fraction: float, test_fraction: float, seed: int, test=None):
+    """Split into {'train', 'val', 'test'}: (x, y), each class in the same proportion in every split.
+
+    With a separate `test` set (x, y), only train and val are split off x.
+    """
+    if test is None:
+        x, x_test, y, y_test = _split(x, y, test_fraction, seed)
+        val_fraction = val_fraction / (1 - test_fraction)
+    else:
+        x_test, y_test = test
+    x_train, x_val, y_train, y_val = _split(x, y, val_fraction, seed)
+    return {"train": (x_train, y_train), "val": (x_val, y_val), "test": (x_test, y_test)}
+
+
+def describe(splits, class_names, source: str, notes=None) -> dict:
+    """The dataset card written next to the splits: classes (label = index), counts, image shape, skipped files."""
+    x_train = splits["train"][0]
+    return {
+        "source": source,
+        **({"files": notes} if notes else {}),
+        "classes": class_names,
+        "image_shape": list(x_train.shape[1:]),
+        "counts": {
+            name: {c: int((y == i).sum()) for i, c in enumerate(class_names)} | {"total": int(len(y))}
+            for name, (_, y) in splits.items()
+        },
+    }

@@ -1,0 +1,96 @@
+"""The one interface of every compression method: what it wraps, what it records, what it saves."""
+import json
+
+import numpy as np
+import pytest
+
+from edgecompress import methods, models, runs, training
+from edgecompress.errors import UserError
+from edgecompress.record import TrainingRecord
+
+FINE_TUNING = {"epochs": 1, "learning_rate": 0.001}
+PRUNE = {**FINE_TUNING, "schedule": "polynomial_decay", "initial_sparsity": 0.0, "final_sparsity": 0.5,
+         "begin_step": 0, "end_step": "auto", "frequency": 1, "skip_layers": ["stem_conv", "logits"]}
+CLUSTER = {**FINE_TUNING, "skip_layers": ["stem_conv", "logits"], "clusters": 4, "init": "linear"}
+TRAIN = {"optimizer": "adam", "batch_size": 8, "augment": {"flip": "none", "rotation": 0}}
+
+
+def baseline():
+    return models.build("resnet18", (32, 32, 1), 4, 0.125)
+
+
+def wrapped(model, wrapper: str):
+    """Names of the layers TFMOT wrapped in `wrapper` (its wrapper classes are not exported)."""
+    return sorted(layer.layer.name for layer in model.layers if type(layer).__name__ == wrapper)
+
+
+def test_prune_wraps_every_conv_and_dense_but_the_skipped_and_strips_them():
+    method = methods.create("prune", PRUNE)
+    model = method.apply(baseline(), TrainingRecord(1, 1.0, 1, 0), steps=10)
+    pruned = wrapped(model, "PruneLowMagnitude")
+    assert len(pruned) == 19 and "stem_conv" not in pruned and "logits" not in pruned
+    assert sorted(method.facts()["pruned_layers"]) == pruned
+    assert [c.__class__.__name__ for c in method.callbacks()] == ["UpdatePruningStep"]
+    x = np.zeros((8, 32, 32, 1), np.uint8)
+    assert wrapped(method.finish(model, x, batch_size=8), "PruneLowMagnitude") == []
+
+
+def test_cluster_sparse_clusters_exactly_the_upstream_pruned_layers():
+    upstream = TrainingRecord(1, 1.0, 1, 0, pruned_layers=("stage1_block1_a_conv", "stage4_block2_b_conv"))
+    method = methods.create("cluster_sparse", {**FINE_TUNING, "clusters": 4, "init": "kmeans_plus_plus"})
+    model = method.apply(baseline(), upstream, steps=10)
+    clustered = wrapped(model, "ClusterWeights")
+    assert clustered == sorted(upstream.pruned_layers)
+    assert method.facts() == {"clustered_layers": list(upstream.pruned_layers), "clusters": 4,
+                              "pruned_layers": list(upstream.pruned_layers)}
+
+
+def test_qat_carries_what_its_upstream_made_and_is_quantization_aware():
+    upstream = TrainingRecord(1, 1.0, 1, 0, pruned_layers=("a",), clustered_layers=("a",), clusters=8)
+    method = methods.create("pcqat", FINE_TUNING)
+    model = method.apply(baseline(), upstream, steps=10)
+    assert wrapped(model, "QuantizeWrapperV2")
+    assert method.facts() == {"quantization_aware": True, "pruned_layers": ("a",), "clustered_layers": ("a",),
+                              "clusters": 8}
+
+
+def test_compress_fine_tunes_and_saves_model_record_and_curve(tmp_path, monkeypatch):
+    """runs.compress: the generic stage's whole recipe, on a tiny baseline and four classes."""
+    from test_models_and_training import tiny_splits
+
+    monkeypatch.chdir(tmp_path)
+    splits = tiny_splits()
+    for name, (x, y) in splits.items():
+        runs.data.save_split(f"data/{name}.npz", x, y)
+    model = baseline()
+    runs.save("models/baseline", model, {"epochs": 1, "epoch_seconds": 1.0, "best_epoch": 1,
+                                         "history": [{"epoch": 1, "loss": 1.0}]})
+    method = methods.create("cluster", CLUSTER)
+    runs.compress(method, "models/baseline", "models/clustered_lin4", "data", TRAIN, seed=0)
+
+    record = TrainingRecord.read("models/clustered_lin4/train.json")
+    saved = models.load("models/clustered_lin4/model")
+    assert record.source == "baseline" and record.clusters == 4 and len(record.clustered_layers) == 19
+    assert record.params_count == models.count_parameters(saved) == model.count_params()
+    assert record.epochs == 1 and record.epoch_seconds > 0
+    kernel = saved.get_layer("stage2_block1_a_conv").get_weights()[0]
+    assert len(np.unique(kernel[..., 0])) <= 4  # stripped: plain layers holding only centroid values
+    lines = (tmp_path / "plots/train/clustered_lin4.csv").read_text().splitlines()
+    assert lines[0].split(",")[:2] == ["epoch", "loss"] and len(lines) == 2
+
+
+def test_a_record_round_trips_through_its_file(tmp_path):
+    record = TrainingRecord(2, 1.5, 2, 100, source="baseline", pruned_layers=("a", "b"))
+    record.write(tmp_path / "train.json")
+    assert json.loads((tmp_path / "train.json").read_text())["pruned_layers"] == ["a", "b"]
+    assert TrainingRecord.read(tmp_path / "train.json") == record
+    (tmp_path / "old.json").write_text(json.dumps({**json.loads((tmp_path / "train.json").read_text()), "loss": 1}))
+    with pytest.raises(UserError, match=r"old.json has fields a training record does not have \(loss\); rerun"):
+        TrainingRecord.read(tmp_path / "old.json")
+
+
+@pytest.mark.parametrize("name", sorted(methods.METHODS))
+def test_every_method_has_the_fine_tuning_settings(name):
+    settings = {**PRUNE, **CLUSTER}
+    method = methods.create(name, settings)
+    assert (method.epochs, method.learning_rate) == (1, 0.001)
