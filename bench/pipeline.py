@@ -1,11 +1,13 @@
 """Benchmark the pipeline on a fresh clone of HEAD with the default params, against its targets.
 
-Prints the wall time of a from-scratch `dvc repro` and of a no-op `dvc repro`, the baseline's accuracies and
-int8 / fp32 latency ratio, and how much smaller gzipped pcqat's int8 model and the clustered models are than
-the baseline's fp32 model; each figure beside its target. Exits 1 if any target is missed.
+Prints the wall time of every stage of a from-scratch `dvc repro`, slowest first (the profile), the wall
+time of the whole run and of a no-op `dvc repro`, the baseline's accuracies and int8 / fp32 latency ratio,
+and how much smaller gzipped pcqat's int8 model and the clustered models are than the baseline's fp32
+model; each figure beside its target. Exits 1 if any target is missed.
 Run it with `make bench`: the venv's python and dvc must be first on PATH.
 """
 import json
+import re
 import subprocess
 import sys
 import tempfile
@@ -13,12 +15,38 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+STAGE_START = re.compile(r"Running stage '([^']+)'")
 
 
 def timed(args, cwd) -> float:
     start = time.perf_counter()
     subprocess.run(args, cwd=cwd, check=True, stdout=subprocess.DEVNULL)
     return time.perf_counter() - start
+
+
+def profiled_repro(cwd) -> dict:
+    """Run `dvc repro`, timing each stage from its "Running stage" line to the next one (or the end)."""
+    seconds, current, since = {}, None, time.perf_counter()
+    with subprocess.Popen(["dvc", "repro"], cwd=cwd, stdout=subprocess.PIPE, text=True) as proc:
+        for line in proc.stdout:
+            started = STAGE_START.search(line)
+            if started:
+                now = time.perf_counter()
+                if current:
+                    seconds[current] = now - since
+                current, since = started.group(1), now
+    if proc.returncode:
+        raise SystemExit(f"dvc repro failed with exit status {proc.returncode}")
+    if current:
+        seconds[current] = time.perf_counter() - since
+    return seconds
+
+
+def print_profile(seconds: dict) -> None:
+    total = sum(seconds.values())
+    print(f"{'stage':<32} {'seconds':>8} {'share':>6}")
+    for stage, value in sorted(seconds.items(), key=lambda item: -item[1]):
+        print(f"{stage:<32} {value:8.1f} {value / total:6.1%}")
 
 
 def check(results: list, label: str, value: str, met: bool, target: str) -> None:
@@ -31,10 +59,13 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="edgecompress-bench-") as tmp:
         repo = Path(tmp) / "repo"
         subprocess.run(["git", "clone", "--quiet", str(ROOT), str(repo)], check=True)
-        full = timed(["dvc", "repro"], repo)
+        start = time.perf_counter()
+        stages = profiled_repro(repo)
+        full = time.perf_counter() - start
         noop = timed(["dvc", "repro"], repo)
         metrics = {path.stem: json.loads(path.read_text()) for path in (repo / "metrics").glob("*.json")}
     fp32, int8 = metrics["baseline"]["fp32"], metrics["baseline"]["int8"]
+    print_profile(stages)
     results = []
     check(results, "from-scratch dvc repro", f"{full:.1f} s", full < 900, "< 900 s")
     check(results, "no-op dvc repro", f"{noop:.1f} s", noop < 10, "< 10 s")
