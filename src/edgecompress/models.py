@@ -1,4 +1,4 @@
-"""Model builders: ResNet18 (basic blocks [2, 2, 2, 2]) and MobileNetV2 with a width multiplier, GAP + softmax head.
+"""Classifiers from the architecture registry (edgecompress.architectures) with one head, loading, layer choice.
 
 The head is a linear `logits` Dense followed by a separate softmax, so logits stay reachable for distillation.
 """
@@ -6,57 +6,17 @@ import re
 
 import numpy as np
 
+from edgecompress.architectures import BUILDERS
 from edgecompress.backend import keras
 from edgecompress.errors import UserError
-from edgecompress.names import ARCHITECTURES, MIN_IMAGE_SIZE
+from edgecompress.names import MIN_IMAGE_SIZE
 
 layers = keras.layers
 WEIGHTED = (layers.Conv2D, layers.Dense)  # the layers TFMOT prunes and clusters (DepthwiseConv2D is a Conv2D)
-RESNET18_STAGES = (2, 2, 2, 2)
-MOBILENET_BN_MOMENTUM = 0.9  # ImageNet's 0.999 leaves its 52 BatchNorms' moving statistics stale for many epochs
 # what QAT wrappers add beside the weights: ranges, step counters, the cluster-preserving quantizer's state
 QAT_STATE = re.compile(r"(_min|_max|optimizer_step|cluster_centroids_tf|ori_weights_vars_tf|pulling_indices_tf):0$")
 
 
-def _conv_bn(x, filters, kernel, stride, name, relu=True):
-    x = layers.Conv2D(filters, kernel, strides=stride, padding="same", use_bias=False, name=f"{name}_conv")(x)
-    x = layers.BatchNormalization(name=f"{name}_bn")(x)
-    return layers.ReLU(name=f"{name}_relu")(x) if relu else x
-
-
-def _basic_block(x, filters, stride, name):
-    shortcut = x
-    if stride != 1 or x.shape[-1] != filters:
-        shortcut = _conv_bn(x, filters, 1, stride, f"{name}_down", relu=False)
-    x = _conv_bn(x, filters, 3, stride, f"{name}_a")
-    x = _conv_bn(x, filters, 3, 1, f"{name}_b", relu=False)
-    x = layers.Add(name=f"{name}_add")([shortcut, x])
-    return layers.ReLU(name=f"{name}_out")(x)
-
-
-def resnet18(x, width: float = 1.0):
-    """ResNet18 features as in He et al. (ImageNet stem), channels scaled by `width`, globally pooled."""
-    channels = [max(8, int(round(64 * width * 2**i))) for i in range(4)]
-    x = _conv_bn(x, channels[0], 7, 2, "stem")
-    x = layers.MaxPooling2D(3, strides=2, padding="same", name="stem_pool")(x)
-    for stage, (filters, blocks) in enumerate(zip(channels, RESNET18_STAGES)):
-        for block in range(blocks):
-            stride = 2 if stage > 0 and block == 0 else 1
-            x = _basic_block(x, filters, stride, f"stage{stage + 1}_block{block + 1}")
-    return layers.GlobalAveragePooling2D(name="gap")(x)
-
-
-def mobilenetv2(x, width: float = 1.0):
-    """keras.applications' MobileNetV2 features, untrained (weights=None), `width` as its alpha, globally pooled."""
-    backbone = keras.applications.MobileNetV2(input_tensor=x, alpha=width, include_top=False, weights=None,
-                                              pooling="avg")
-    for layer in backbone.layers:
-        if isinstance(layer, layers.BatchNormalization):
-            layer.momentum = MOBILENET_BN_MOMENTUM
-    return backbone.output
-
-
-BUILDERS = {name: globals()[name] for name in ARCHITECTURES}  # each architecture's builder is named after it
 
 
 def build(architecture: str, input_shape, num_classes: int, width: float, input_size: int = None) -> keras.Model:

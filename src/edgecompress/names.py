@@ -4,7 +4,8 @@ QUANTIZATIONS = ("fp32", "fp16", "dynamic", "int8", "int16x8")  # TF Lite varian
 QAT_QUANTIZATION = "int8"  # what a quantization-aware trained model converts to
 CENTROID_INITS = ("kmeans_plus_plus", "linear", "random", "density_based")
 OPTIMIZERS = ("adam", "sgd", "rmsprop")
-ARCHITECTURES = ("resnet18", "mobilenetv2")
+ARCHITECTURES = ("resnet18", "resnet20", "resnet32", "resnet56", "vgg16", "mobilenet", "mobilenetv2",
+                 "mobilenetv3small", "mobilenetv3large", "wrn16_4")
 MIN_IMAGE_SIZE = 32  # ResNet18 and MobileNetV2 downsample by 2**5: smaller inputs vanish before the head
 KB = 1000  # bytes in the report's KB
 REFERENCE = ("baseline", "fp32")  # (model, quantization) every other row is compared with
