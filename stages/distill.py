@@ -11,12 +11,13 @@ def main(data_dir, teacher_dir, model_dir):
     cfg, seed = p["distill"], p["seed"]
     from edgecompress import distillation, runs, training  # TensorFlow loads only once params are valid
 
-    teacher, _ = runs.load(teacher_dir)
+    teacher, record = runs.load(teacher_dir)
     training.seed_everything(seed)  # before building: both students start from the same weights
     student = runs.build_student(cfg, read_json(Path(data_dir) / "dataset.json"))
     distiller = distillation.Distiller(student, teacher, cfg["alpha"], cfg["temperature"])
-    fit = runs.train_student(distiller, data_dir, p["train"], cfg, seed)
-    runs.save(model_dir, student, fit, teacher=Path(teacher_dir).name)
+    fit = runs.train_student(distiller, data_dir, p["train"], cfg, seed, record.input_range)
+    runs.save(model_dir, student, fit, teacher=Path(teacher_dir).name, input_range=record.input_range,
+              architecture=cfg["student"])
 
 
 if __name__ == "__main__":

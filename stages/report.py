@@ -8,9 +8,13 @@ from edgecompress.files import atomic_path, read_json, write_json
 from edgecompress.names import REFERENCE
 
 
+def details_of(metrics_dir, model) -> dict:
+    return read_json(Path(metrics_dir) / "details" / f"{model}.json")
+
+
 def confusion_of(metrics_dir, row, role):
     """(title, counts, class names) of one model x quantization, from its evaluate details."""
-    details = read_json(Path(metrics_dir) / "details" / f"{row['model']}.json")
+    details = details_of(metrics_dir, row["model"])
     return f"{role}: {selection.label(row)}", details["models"][row["quantization"]]["confusion"], details["classes"]
 
 
@@ -29,7 +33,8 @@ def main(metrics_dir, curves_dir, report_dir):
     write_json(out / "curves.json", report.curve_records(curves))
     for name, (_, counts, classes) in confusions.items():
         write_json(out / "confusion" / f"{name}.json", report.confusion_records(counts, classes))
-    content = report.sections(table, front, picks, best)
+    trainings = {model: details_of(metrics_dir, model)["training"] for model in metrics}
+    content = report.sections(table, front, picks, best, trainings)
     figures = report_figures.render(table, front, best, curves, confusions)
     for name, text in (("report.md", report.markdown(content)), ("report.html", report.html_page(content, figures))):
         with atomic_path(out / name) as tmp:

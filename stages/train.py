@@ -1,4 +1,5 @@
-"""train: fit the baseline classifier (train.architecture) on DATA_DIR; save it in MODEL_DIR."""
+"""train: fit the baseline classifier (train.architecture, or the user's train.model_file) on DATA_DIR; save it in
+MODEL_DIR."""
 from pathlib import Path
 
 from edgecompress import params
@@ -9,16 +10,19 @@ from edgecompress.files import read_json
 def main(data_dir, model_dir):
     p = params.load("seed", "train")
     cfg, seed = p["train"], p["seed"]
-    from edgecompress import models, runs, training  # TensorFlow loads only once params are valid
+    from edgecompress import baseline, runs, training  # TensorFlow loads only once params are valid
 
-    card = read_json(Path(data_dir) / "dataset.json")
-    splits = runs.splits(data_dir)
     training.seed_everything(seed)
-    model = models.build(cfg["architecture"], card["image_shape"], len(card["classes"]), cfg["width"])
-    fit = training.fit(model, splits, optimizer=cfg["optimizer"], learning_rate=cfg["learning_rate"],
-                       schedule=cfg["schedule"], epochs=cfg["epochs"], batch_size=cfg["batch_size"], seed=seed,
-                       augment=runs.augmenter(cfg, seed), keep_best=cfg["keep_best"])
-    runs.save(model_dir, model, fit)
+    model, facts = baseline.create(cfg, read_json(Path(data_dir) / "dataset.json"))
+    input_range = tuple(cfg["input_range"])
+    if cfg["epochs"] == 0:  # the user's model as it is: measured as the reference
+        fit = training.untrained()
+    else:
+        fit = training.fit(model, runs.splits(data_dir), optimizer=cfg["optimizer"],
+                           learning_rate=cfg["learning_rate"], schedule=cfg["schedule"], epochs=cfg["epochs"],
+                           batch_size=cfg["batch_size"], seed=seed, augment=runs.augmenter(cfg, seed),
+                           keep_best=cfg["keep_best"], input_range=input_range)
+    runs.save(model_dir, model, fit, input_range=input_range, **facts)
 
 
 if __name__ == "__main__":

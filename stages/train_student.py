@@ -13,7 +13,9 @@ def main(data_dir, model_dir):
 
     training.seed_everything(seed)  # before building: both students start from the same weights
     student = runs.build_student(cfg, read_json(Path(data_dir) / "dataset.json"))
-    runs.save(model_dir, student, runs.train_student(student, data_dir, p["train"], cfg, seed))
+    input_range = tuple(p["train"]["input_range"])
+    fit = runs.train_student(student, data_dir, p["train"], cfg, seed, input_range)
+    runs.save(model_dir, student, fit, input_range=input_range, architecture=cfg["student"])
 
 
 if __name__ == "__main__":

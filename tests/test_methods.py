@@ -32,7 +32,7 @@ def test_prune_wraps_every_conv_and_dense_but_the_skipped_and_strips_them():
     assert sorted(method.facts()["pruned_layers"]) == pruned
     assert [c.__class__.__name__ for c in method.callbacks()] == ["UpdatePruningStep"]
     x = np.zeros((8, 32, 32, 1), np.uint8)
-    assert wrapped(method.finish(model, x, batch_size=8), "PruneLowMagnitude") == []
+    assert wrapped(method.finish(model, training.images(x, batch_size=8)), "PruneLowMagnitude") == []
 
 
 def test_cluster_sparse_clusters_exactly_the_upstream_pruned_layers():
@@ -42,16 +42,17 @@ def test_cluster_sparse_clusters_exactly_the_upstream_pruned_layers():
     clustered = wrapped(model, "ClusterWeights")
     assert clustered == sorted(upstream.pruned_layers)
     assert method.facts() == {"clustered_layers": list(upstream.pruned_layers), "clusters": 4,
-                              "pruned_layers": list(upstream.pruned_layers)}
+                              "pruned_layers": list(upstream.pruned_layers), "unsupported_layers": []}
 
 
 def test_qat_carries_what_its_upstream_made_and_is_quantization_aware():
-    upstream = TrainingRecord(1, 1.0, 1, 0, pruned_layers=("a",), clustered_layers=("a",), clusters=8)
+    upstream = TrainingRecord(1, 1.0, 1, 0, pruned_layers=("a",), clustered_layers=("a",), clusters=8,
+                              unsupported_layers=("b (PReLU)",))
     method = methods.create("pcqat", FINE_TUNING)
     model = method.apply(baseline(), upstream, steps=10)
     assert wrapped(model, "QuantizeWrapperV2")
     assert method.facts() == {"quantization_aware": True, "pruned_layers": ("a",), "clustered_layers": ("a",),
-                              "clusters": 8}
+                              "clusters": 8, "unsupported_layers": ("b (PReLU)",)}
 
 
 def test_compress_fine_tunes_and_saves_model_record_and_curve(tmp_path, monkeypatch):
@@ -94,3 +95,12 @@ def test_every_method_has_the_fine_tuning_settings(name):
     settings = {**PRUNE, **CLUSTER}
     method = methods.create(name, settings)
     assert (method.epochs, method.learning_rate) == (1, 0.001)
+
+
+def test_qat_names_the_layer_it_cannot_quantize():
+    inputs = models.keras.Input((8, 8, 1))
+    hidden = models.layers.PReLU(name="prelu")(models.layers.Conv2D(4, 3, name="conv")(inputs))
+    logits = models.layers.Dense(2, name="logits")(models.layers.Flatten()(hidden))
+    model = models.keras.Model(inputs, models.layers.Activation("softmax")(logits), name="mine")
+    with pytest.raises(UserError, match=r"^QAT cannot quantize layer 'prelu' \(PReLU\) of mine; "):
+        methods.create("qat", FINE_TUNING).apply(model, TrainingRecord(1, 1.0, 1, 0), steps=1)

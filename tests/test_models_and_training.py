@@ -6,6 +6,7 @@ import pytest
 from edgecompress import models, training
 from edgecompress.backend import keras
 from edgecompress.errors import UserError
+from edgecompress.methods.pruning import PruneRegistry, prunes
 
 
 def test_resnet18_topology_and_width():
@@ -77,13 +78,20 @@ def test_history_csv(tmp_path):
     assert (tmp_path / "h.csv").read_text() == "epoch,loss\n1,0.5\n2,0.25\n"
 
 
-def test_select_layers_skips_by_name_and_refuses_unknown_names():
+def test_select_layers_skips_by_name_lists_the_unsupported_and_refuses_unknown_names():
     model = models.build("resnet18", (32, 32, 1), 10, 0.125)
-    picked = models.select_layers(model, ["stem_conv", "logits"], "prune.skip_layers")
-    assert len(picked) == 19 and "stem_conv" not in picked and "logits" not in picked
+    picked, unsupported = models.select_layers(model, ["stem_conv", "logits"], "prune.skip_layers", prunes,
+                                               PruneRegistry.supports)
+    assert len(picked) == 19 and "stem_conv" not in picked and "logits" not in picked and unsupported == []
     assert all(model.get_layer(name).__class__.__name__ == "Conv2D" for name in picked)
     with pytest.raises(UserError, match=r"prune.skip_layers names 'stem', which is not a layer .*stem_conv"):
-        models.select_layers(model, ["stem"], "prune.skip_layers")
+        models.select_layers(model, ["stem"], "prune.skip_layers", prunes, PruneRegistry.supports)
+    inputs = keras.Input((8, 8, 1))
+    hidden = keras.layers.SeparableConv2D(4, 3, name="sep")(inputs)
+    hidden = keras.layers.PReLU(name="prelu")(hidden)
+    odd = keras.Model(inputs, keras.layers.Conv1D(2, 1, name="conv1d")(keras.layers.Reshape((36, 4))(hidden)))
+    assert models.select_layers(odd, [], "prune.skip_layers", prunes, PruneRegistry.supports) == (
+        ["sep", "conv1d"], ["prelu (PReLU)"])
 
 
 def test_reestimate_batch_norm_averages_the_batch_statistics():
@@ -92,7 +100,7 @@ def test_reestimate_batch_norm_averages_the_batch_statistics():
     bn = model.get_layer("bn")
     bn.set_weights([np.ones(1), np.zeros(1), np.full(1, 99.0), np.full(1, 99.0)])  # stale stats
     x = np.random.default_rng(0).integers(0, 256, (64, 4, 4, 1)).astype(np.uint8)
-    training.reestimate_batch_norm(model, x, batch_size=16)
+    training.reestimate_batch_norm(model, training.images(x, batch_size=16))
     batches = [x[i:i + 16] / np.float32(255) for i in range(0, 64, 16)]
     assert bn.moving_mean.numpy()[0] == pytest.approx(np.mean([b.mean() for b in batches]), rel=1e-5)
     assert bn.moving_variance.numpy()[0] == pytest.approx(np.mean([b.var(ddof=1) for b in batches]), rel=1e-4)  # unbiased, as Keras

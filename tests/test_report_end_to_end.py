@@ -109,8 +109,11 @@ def test_plot_files_parse_and_dvc_renders_every_plot(pipeline, tmp_path):
 
 def test_html_report_has_the_tables_and_every_figure_as_a_png(pipeline):
     page = parse_page(read(pipeline, "report/report.html"))
-    assert page.headings == ["Recommendations", "Best compressed model", "Pareto front", "All models",
-                             "Training curves"]
+    assert page.headings == ["Reference model", "Recommendations", "Best compressed model", "Pareto front",
+                             "All models", "Training curves"]
+    params_count = json.loads(read(pipeline, "metrics/baseline.json"))["params_count"]
+    assert f"`baseline`: resnet18, {params_count:,} parameters, pixels scaled to [0, 1]" in read(pipeline,
+                                                                                                "report/report.md")
     assert sorted(img["alt"] for img in page.images) == ["accuracy_vs_gzip", "accuracy_vs_latency", "confusion",
                                                          "training_curves"]
     for img in page.images:

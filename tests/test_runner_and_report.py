@@ -42,8 +42,13 @@ def test_rows_are_relative_to_the_fp32_baseline():
     front = selection.pareto_front(rows)
     picks = {"small": selection.recommend(rows, {"max_gzip_kb": 1, "prefer": "accuracy"}),
              "tiny": selection.recommend(rows, {"max_gzip_kb": 0.5, "prefer": "accuracy"})}
-    content = report.sections(rows, front, picks, rows[1])
+    training = {"architecture": "imports/mine.keras", "params_count": 100, "input_range": [-1, 1],
+                "initial_weights": None, "initial_weight_layers": None, "unsupported_layers": []}
+    trainings = {"baseline": training, "pruned": {**training, "unsupported_layers": ["prelu (PReLU)"]}}
+    content = report.sections(rows, front, picks, rows[1], trainings)
     text = report.markdown(content)
+    assert "`baseline`: imports/mine.keras, 100 parameters, pixels scaled to [-1, 1]" in text
+    assert "| pruned | prelu (PReLU) |" in text
     assert "| baseline | int8 | 0.9800 | -1.00 | 1.0 | 0.7 | 5.00x | 0.050 | 0.25 | 79.5% | 16 | 100 | 2.00 | yes |" in text
     assert "| small | baseline int8: accuracy 0.9800 (-1.00 points), gzip 0.7 KB, p50 0.050 ms" in text
     assert "| tiny | No model fits (gzip size ≤ 0.5 KB). The closest is baseline int8: gzip size 0.7 KB is 44 %" in text

@@ -20,7 +20,10 @@ def compress(method, source="baseline", model=None, *variant):
 CASES = [
     (*PREPARE, {"data": {"source": "imagenet"}}, ["data.source", "'imagenet'", "digits"], "data"),
     (*PREPARE, {"data": {"image_size": 16}}, ["data.image_size", "16", ">= 32"], "data"),
-    (*TRAIN, {"train": {"epochs": 0}}, ["train.epochs", "0", ">= 1"], "models"),
+    (*TRAIN, {"train": {"epochs": 0}}, ["train.epochs", "0", "train.architecture resnet18", "at least 1"], "models"),
+    (*TRAIN, {"train": {"architecture": "file"}}, ["train.model_file", "placeholder", ".keras file"], "models"),
+    (*TRAIN, {"train": {"architecture": "resnet99"}}, ["train.architecture", "'resnet99'", "resnet18", "file"],
+     "models"),
     (*CONVERT, {"convert": {"quantizations": ["fp32", "int4"]}},
      ["convert.quantizations", "int4", "fp32, fp16, dynamic, int8, int16x8"], "models"),
     (*EVALUATE, {"evaluate": {"threads": 0}}, ["evaluate.threads", ">= 1"], "metrics"),

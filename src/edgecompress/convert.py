@@ -25,7 +25,7 @@ def _representative(x_float, samples: int, seed: int):
 def convert(saved_model, quantization: str, x_float=None, samples: int = 100, seed: int = 0) -> bytes:
     """Convert a SavedModel folder with one of fp32, fp16, dynamic, int8 (int8 in and out), int16x8.
 
-    `x_float` (float training images in [0, 1]) calibrates int8 and int16x8; a quantization-aware
+    `x_float` (float training images, scaled as the model takes them) calibrates int8 and int16x8; a quantization-aware
     trained model carries its own ranges and converts to int8 with `x_float=None`.
     """
     converter = tf.lite.TFLiteConverter.from_saved_model(str(saved_model))
@@ -64,7 +64,7 @@ def convert_model(model_dir, record: TrainingRecord, quantizations, train_npz, s
     if record.quantization_aware:
         quantizations, x_float = [QAT_QUANTIZATION], None
     else:
-        x_float = to_float(load_split(train_npz)[0])
+        x_float = to_float(load_split(train_npz)[0], record.input_range)
     sizes = {}
     with atomic_path(model_dir / "tflite", is_dir=True) as out:
         for quant in quantizations:

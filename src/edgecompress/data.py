@@ -1,7 +1,7 @@
 """The prepared splits: uint8 image arrays (N, H, W, C) with integer labels, stored as .npz files.
 
-Models take float32 pixels in [0, 1]: `to_float` is the one conversion, applied at training and conversion
-time; the standalone runner applies the same scale.
+Models take float32 pixels in their input range ([0, 1] unless train.input_range says otherwise): `to_float` is
+the one conversion, applied at training and conversion time; the standalone runner applies the same scale.
 """
 from pathlib import Path
 
@@ -25,5 +25,7 @@ def load_split(path):
         return npz["x"], npz["y"]
 
 
-def to_float(x) -> np.ndarray:
-    return x.astype(np.float32) / 255.0
+def to_float(x, input_range=(0, 1)) -> np.ndarray:
+    """uint8 pixels scaled linearly onto `input_range` (low, high) as float32."""
+    low, high = input_range
+    return x.astype(np.float32) / 255.0 * (high - low) + low

@@ -1,10 +1,11 @@
 """Knowledge distillation (Hinton et al.): a student learns from the labels and from a frozen teacher's logits."""
 from edgecompress.backend import keras, tf
+from edgecompress.models import logits
 
 
 def logits_of(model) -> keras.Model:
-    """The same model (shared weights) ending at its `logits` layer, before the softmax."""
-    return keras.Model(model.inputs, model.get_layer("logits").output, name=f"{model.name}_logits")
+    """The same model (shared weights) ending at its logits, the input of its final softmax."""
+    return keras.Model(model.inputs, logits(model), name=f"{model.name}_logits")
 
 
 def distillation_loss(teacher_logits, student_logits, temperature: float):

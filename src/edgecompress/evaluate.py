@@ -19,9 +19,10 @@ def gzip_bytes(path) -> int:
     return len(gzip.compress(Path(path).read_bytes(), compresslevel=9, mtime=0))
 
 
-def measure(settings: dict, tflite_dir, test_npz) -> dict:
-    """The runner's result for every .tflite in `tflite_dir`, on the machine that evaluate.device names."""
-    protocol = (tflite_dir, test_npz, settings["threads"], settings["warmup"], settings["runs"])
+def measure(settings: dict, tflite_dir, test_npz, input_range=(0, 1)) -> dict:
+    """The runner's result for every .tflite in `tflite_dir`, on the machine that evaluate.device names, with
+    pixels scaled onto the model's `input_range`."""
+    protocol = (tflite_dir, test_npz, settings["threads"], settings["warmup"], settings["runs"], input_range)
     if settings["device"] == "local":
         return runner.run_folder(*protocol)
     device = remote.Device(settings["device"], settings["python"], settings["connect_timeout"],
@@ -36,7 +37,8 @@ def summarize(run: dict, tflite_dir, record: TrainingRecord, class_names):
     clustered layers that `record` names, if any, else over every kernel.
     """
     metrics = {"params_count": record.params_count, "epoch_seconds": record.epoch_seconds}
-    details = {"device": run["device"], "protocol": run["protocol"], "classes": class_names, "models": {}}
+    details = {"device": run["device"], "protocol": run["protocol"], "classes": class_names,
+               "training": record.as_dict(), "models": {}}
     for quant in sorted(run["models"], key=QUANTIZATIONS.index):
         path = Path(tflite_dir) / f"{quant}.tflite"
         weights = tflite_weights.inspect(path, record.clustered_layers or None)

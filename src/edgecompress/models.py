@@ -12,11 +12,8 @@ from edgecompress.errors import UserError
 from edgecompress.names import MIN_IMAGE_SIZE
 
 layers = keras.layers
-WEIGHTED = (layers.Conv2D, layers.Dense)  # the layers TFMOT prunes and clusters (DepthwiseConv2D is a Conv2D)
 # what QAT wrappers add beside the weights: ranges, step counters, the cluster-preserving quantizer's state
 QAT_STATE = re.compile(r"(_min|_max|optimizer_step|cluster_centroids_tf|ori_weights_vars_tf|pulling_indices_tf):0$")
-
-
 
 
 def build(architecture: str, input_shape, num_classes: int, width: float, input_size: int = None) -> keras.Model:
@@ -33,8 +30,19 @@ def build(architecture: str, input_shape, num_classes: int, width: float, input_
 
 
 def count_parameters(model) -> int:
-    """Every weight of `model` (trainable or not, as count_params), less what QAT wrappers add to track ranges."""
+    """Every weight of `model` (trainable or not, as count_params), less the state QAT wrappers add (QAT_STATE)."""
     return sum(int(np.prod(w.shape)) for w in model.weights if not QAT_STATE.search(w.name))
+
+
+def is_softmax(layer) -> bool:
+    """Whether `layer` is a separate softmax (an Activation or a Softmax layer)."""
+    return isinstance(layer, layers.Softmax) or (
+        isinstance(layer, layers.Activation) and getattr(layer.activation, "__name__", None) == "softmax")
+
+
+def logits(model):
+    """The tensor that `model`'s final softmax layer takes: its logits."""
+    return model.layers[-1].input
 
 
 def load(path) -> keras.Model:
@@ -42,17 +50,22 @@ def load(path) -> keras.Model:
     return keras.models.load_model(path, compile=False)
 
 
-def select_layers(model, skip, param: str = "skip_layers") -> list:
-    """Names of the Conv2D / Dense layers of `model` not in `skip`; a name in `skip` that `model` lacks is an error.
+def select_layers(model, skip, param: str, compresses, supports) -> tuple:
+    """(layers to wrap, layers left as they are) of `model` for a TFMOT method, by name.
 
-    `param` names the setting `skip` came from, for the message.
+    `compresses(layer)`: the method has weights of the layer to work on; `supports(layer)`: it can wrap the layer
+    at all. Layers in `skip` are not wrapped; a name in `skip` that `model` lacks is an error naming `param`.
+    Left as they are: "name (Type)" of every layer with weights that the method cannot wrap.
     """
+    candidates = [layer.name for layer in model.layers if compresses(layer)]
     names = {layer.name for layer in model.layers}
     for name in skip:
         if name not in names:
-            raise UserError(f"params: {param} names {name!r}, which is not a layer of {model.name}; layers with "
-                            "weights: " + ", ".join(l.name for l in model.layers if isinstance(l, WEIGHTED)))
-    return [l.name for l in model.layers if isinstance(l, WEIGHTED) and l.name not in skip]
+            raise UserError(f"params: {param} names {name!r}, which is not a layer of {model.name}; layers it "
+                            "can compress: " + ", ".join(candidates))
+    unsupported = [f"{layer.name} ({type(layer).__name__})" for layer in model.layers
+                   if layer.trainable_weights and not supports(layer)]
+    return [name for name in candidates if name not in skip], unsupported
 
 
 def wrap_layers(model, names, wrap) -> keras.Model:

@@ -6,7 +6,11 @@ CENTROID_INITS = ("kmeans_plus_plus", "linear", "random", "density_based")
 OPTIMIZERS = ("adam", "sgd", "rmsprop")
 ARCHITECTURES = ("resnet18", "resnet20", "resnet32", "resnet56", "vgg16", "mobilenet", "mobilenetv2",
                  "mobilenetv3small", "mobilenetv3large", "wrn16_4")
+OWN_MODEL = "file"  # train.architecture for the user's own model (train.model_file)
+NO_FILE = "imports"  # the shipped placeholder folder that train.model_file and train.weights name when unused
+INPUT_RANGES = ([0, 1], [0, 255], [-1, 1])  # what a model's float pixels span (train.input_range)
 MIN_IMAGE_SIZE = 32  # ResNet18 and MobileNetV2 downsample by 2**5: smaller inputs vanish before the head
+CURVE_COLUMNS = ("epoch", "loss", "accuracy", "val_loss", "val_accuracy")  # what every training stage records
 KB = 1000  # bytes in the report's KB
 REFERENCE = ("baseline", "fp32")  # (model, quantization) every other row is compared with
 # budget key -> (what it limits, unit, number format, the report row's field, its divisor into the unit)

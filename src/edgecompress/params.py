@@ -9,8 +9,8 @@ from pathlib import Path
 import yaml
 
 from edgecompress.errors import UserError
-from edgecompress.names import (ARCHITECTURES, BUDGET_LIMITS, CENTROID_INITS, MIN_IMAGE_SIZE, OPTIMIZERS,
-                                PREFERENCES, QUANTIZATIONS)
+from edgecompress.names import (ARCHITECTURES, BUDGET_LIMITS, CENTROID_INITS, INPUT_RANGES, MIN_IMAGE_SIZE,
+                                NO_FILE, OPTIMIZERS, OWN_MODEL, PREFERENCES, QUANTIZATIONS)
 
 
 @dataclass(frozen=True)
@@ -98,12 +98,16 @@ SCHEMA = {
         "test_fraction": number(0, 1, low_open=True, high_open=True),
     },
     "train": {
-        "architecture": one_of(*ARCHITECTURES),
+        "architecture": one_of(*ARCHITECTURES, OWN_MODEL),
+        "model_file": PATH,
+        "weights": PATH,
+        "trust_model_code": BOOLEAN,
+        "input_range": one_of(*INPUT_RANGES),
         "width": number(0, 4, low_open=True),
         "optimizer": one_of(*OPTIMIZERS),
         "learning_rate": number(0, 1, low_open=True),
         "schedule": one_of("constant", "cosine"),
-        "epochs": integer(1),
+        "epochs": integer(0),
         "batch_size": integer(1),
         "keep_best": BOOLEAN,
         "augment": {
@@ -193,6 +197,17 @@ def _validate_mapping(values, schema, key):
 
 def _check_across_keys(picked: dict) -> None:
     """Rules that relate two keys of a section."""
+    train = picked.get("train")
+    if train and train["architecture"] == OWN_MODEL:
+        if train["model_file"] == NO_FILE:
+            raise UserError(f"params: train.model_file = {NO_FILE!r} (the placeholder) is not allowed with "
+                            f"train.architecture {OWN_MODEL}; expected your .keras file, .h5 file or SavedModel folder")
+        if train["weights"] != NO_FILE:
+            raise UserError(f"params: train.weights = {train['weights']!r} is not allowed with train.architecture "
+                            f"{OWN_MODEL}; expected {NO_FILE!r}: the model file carries its own weights")
+    elif train and train["epochs"] == 0:
+        raise UserError(f"params: train.epochs = 0 is not allowed with train.architecture {train['architecture']}; "
+                        f"expected at least 1 (0 takes a train.model_file as it is)")
     report = picked.get("report")
     if report and report["highlight"] not in report["budgets"]:
         raise UserError(f"params: report.highlight = {report['highlight']!r} is not allowed; expected one of the "

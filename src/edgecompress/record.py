@@ -11,15 +11,23 @@ class TrainingRecord:
     epoch_seconds: float             # mean wall time of one epoch of the stage that made the model
     best_epoch: int                  # the epoch whose weights were kept (1-based)
     params_count: int                # counted on the saved model
+    input_range: tuple = (0, 1)      # what the model's float pixels span: every stage scales images onto it
+    architecture: str = None         # a registry name, or the model file the baseline came from
+    initial_weights: str = None      # the weights file a registry architecture started from
+    initial_weight_layers: int = None  # how many of its layers took weights from that file
     source: str = None               # the upstream model it was fine-tuned from
     teacher: str = None              # the model it was distilled from
     quantization_aware: bool = False
     pruned_layers: tuple = ()
     clustered_layers: tuple = ()
     clusters: int = None
+    unsupported_layers: tuple = ()   # "name (Type)" of layers with weights the method left as they are
+
+    def as_dict(self) -> dict:
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
 
     def write(self, path) -> None:
-        write_json(path, {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()})
+        write_json(path, self.as_dict())
 
     @classmethod
     def read(cls, path) -> "TrainingRecord":

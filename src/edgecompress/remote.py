@@ -39,7 +39,7 @@ class Device:
             self.fail(f"cannot {what}: {last}")
         return result.stdout.decode()
 
-    def run_folder(self, model_dir, test_npz, threads: int, warmup: int, runs: int) -> dict:
+    def run_folder(self, model_dir, test_npz, threads: int, warmup: int, runs: int, input_range=(0, 1)) -> dict:
         """runner.run_folder, run on the device by the same runner file."""
         unpack = ('d=$(mktemp -d "${TMPDIR:-/tmp}/edgecompress.XXXXXX") && '
                   '{ tar -x -C "$d" || { rm -rf "$d"; exit 1; }; } && echo "$d"')
@@ -47,7 +47,8 @@ class Device:
         folder = shlex.quote(workdir)
         try:
             out = self.call(f"cd {folder} && {shlex.quote(self.python)} runner.py models test.npz result.json "
-                            f"--threads {threads} --warmup {warmup} --runs {runs} && cat result.json",
+                            f"--threads {threads} --warmup {warmup} --runs {runs} "
+                            f"--input-range {float(input_range[0])} {float(input_range[1])} && cat result.json",
                             "run the benchmark", hint=f" (evaluate.python is {self.python!r}; it needs numpy and "
                                                        "ai-edge-litert or tflite-runtime)")
         finally:  # best effort: a failure here must not hide the one above

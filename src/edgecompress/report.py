@@ -7,7 +7,7 @@ from pathlib import Path
 from edgecompress import selection
 from edgecompress.errors import UserError
 from edgecompress.files import read_json
-from edgecompress.names import KB, QUANTIZATIONS, REFERENCE
+from edgecompress.names import CURVE_COLUMNS, KB, QUANTIZATIONS, REFERENCE
 
 
 def read_metrics(folder) -> dict:
@@ -89,10 +89,28 @@ def summary(table, front, picks, best) -> dict:
             "best_compressed": selection.label(best)}
 
 
-def sections(table, front, picks: dict, best) -> list:
+def reference_section(trainings: dict) -> Section:
+    """What the reference model is (architecture or file, parameters, input range) and, for every model, the
+    layers with weights that its method left as they are. `trainings`: each model's training record."""
+    ref = trainings[REFERENCE[0]]
+    low, high = ref["input_range"]
+    text = (f"`{REFERENCE[0]}`: {ref['architecture']}, {ref['params_count']:,} parameters, pixels scaled to "
+            f"[{low:g}, {high:g}] (train.input_range) in every stage")
+    if ref["initial_weights"]:
+        text += f"; started from {ref['initial_weight_layers']} layers of {ref['initial_weights']}"
+    left = [[model, ", ".join(t["unsupported_layers"])] for model, t in trainings.items() if t["unsupported_layers"]]
+    if not left:
+        return Section("Reference model", [text + "."])
+    return Section("Reference model", [
+        text + ". Layers with weights that a model's method cannot wrap were left as they are (float, dense):",
+    ], ["model", "layers left as they are"], left)
+
+
+def sections(table, front, picks: dict, best, trainings: dict) -> list:
     """The report's content, independent of the format it is written in."""
     on_front = {selection.row_id(r) for r in front}
     return [
+        reference_section(trainings),
         Section("Recommendations", [
             "One pick per deployment budget (params: report.budgets): the best model by the budget's preference "
             "among those within all its limits, or the closest miss. KB are 1,000 bytes of the gzipped .tflite; "
@@ -169,13 +187,10 @@ def confusion_records(counts, classes) -> list:
             for i, row in enumerate(counts) for j, count in enumerate(row) for _ in range(count)]
 
 
-CURVE_COLUMNS = ("epoch", "loss", "accuracy", "val_loss", "val_accuracy")  # what every training stage records
-
-
 def curve_records(curves: dict) -> list:
     """Every training curve ({model: {column: [values]}}) as one record per model and epoch, for `dvc plots`.
 
     Records keep the columns every curve has (DVC plots only records that share their keys).
     """
     return [{"model": model, **{column: curve[column][i] for column in CURVE_COLUMNS}}
-            for model, curve in curves.items() for i in range(len(curve["epoch"]))]
+            for model, curve in curves.items() for i in range(len(curve.get("epoch", ())))]

@@ -2,7 +2,7 @@
 
 Needs only numpy and a LiteRT interpreter (ai_edge_litert, or tflite_runtime on older boards), so the
 same file runs locally and on a remote device:
-    python runner.py MODEL_DIR TEST_NPZ OUT_JSON [--threads N] [--warmup N] [--runs N]
+    python runner.py MODEL_DIR TEST_NPZ OUT_JSON [--threads N] [--warmup N] [--runs N] [--input-range LOW HIGH]
 """
 import argparse
 import json
@@ -21,7 +21,7 @@ except ImportError:  # Raspberry Pi OS images often ship tflite_runtime instead
 
 
 def _quantize(x, detail):
-    """Map float input in [0, 1] onto the model's input type (identity for float models)."""
+    """Map float input onto the model's input type (identity for float models)."""
     if detail["dtype"] == np.float32:
         return x
     scale, zero_point = detail["quantization"]
@@ -47,8 +47,10 @@ def per_class(y_true, y_pred, num_classes: int):
     return precision, recall, confusion
 
 
-def run_model(path, x_uint8, y, threads: int = 1, warmup: int = 10, runs: int = 1):
+def run_model(path, x_uint8, y, threads: int = 1, warmup: int = 10, runs: int = 1, input_range=(0, 1)):
     """Run one .tflite on every test image, batch size 1, after `warmup` untimed runs, `runs` timed passes.
+
+    Pixels are scaled onto `input_range` (low, high) as in training: edgecompress.data.to_float.
 
     Latency per image times invoke() alone, as TF Lite's benchmark_model does, over every pass; total_s is
     one pass over the test split including input quantization and output reading (the mean over passes).
@@ -56,7 +58,8 @@ def run_model(path, x_uint8, y, threads: int = 1, warmup: int = 10, runs: int = 
     interpreter = Interpreter(model_path=str(path), num_threads=threads)
     interpreter.allocate_tensors()
     inp, out = interpreter.get_input_details()[0], interpreter.get_output_details()[0]
-    x = _quantize(x_uint8.astype(np.float32) / 255.0, inp)
+    low, high = input_range
+    x = _quantize(x_uint8.astype(np.float32) / 255.0 * (high - low) + low, inp)
     for i in range(warmup):
         interpreter.set_tensor(inp["index"], x[i % len(x)][None])
         interpreter.invoke()
@@ -111,12 +114,13 @@ def device_facts() -> dict:
     }
 
 
-def run_folder(model_dir, test_npz, threads: int = 1, warmup: int = 10, runs: int = 1) -> dict:
+def run_folder(model_dir, test_npz, threads: int = 1, warmup: int = 10, runs: int = 1, input_range=(0, 1)) -> dict:
     """Benchmark every .tflite in `model_dir` (named <quantization>.tflite) on the test split."""
     with np.load(test_npz) as npz:
         x, y = npz["x"], npz["y"]
     results = {
-        path.stem: run_model(path, x, y, threads, warmup, runs) for path in sorted(Path(model_dir).glob("*.tflite"))
+        path.stem: run_model(path, x, y, threads, warmup, runs, input_range)
+        for path in sorted(Path(model_dir).glob("*.tflite"))
     }
     protocol = {"threads": threads, "warmup": warmup, "runs": runs, "batch_size": 1, "images": int(len(x))}
     return {"device": device_facts(), "protocol": protocol, "models": results}
@@ -130,8 +134,9 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--warmup", type=int, default=10)
     parser.add_argument("--runs", type=int, default=1)
+    parser.add_argument("--input-range", type=float, nargs=2, default=(0.0, 1.0), metavar=("LOW", "HIGH"))
     args = parser.parse_args()
-    result = run_folder(args.model_dir, args.test_npz, args.threads, args.warmup, args.runs)
+    result = run_folder(args.model_dir, args.test_npz, args.threads, args.warmup, args.runs, args.input_range)
     tmp = Path(args.out_json + ".tmp")
     tmp.write_text(json.dumps(result))
     tmp.replace(args.out_json)

@@ -40,9 +40,10 @@ def compress(method, source_dir, model_dir, data_dir, train_cfg: dict, seed: int
     model = method.apply(upstream_model, upstream, steps)
     fit = training.fit(model, parts, optimizer=train_cfg["optimizer"], learning_rate=method.learning_rate,
                        schedule="cosine", epochs=method.epochs, batch_size=train_cfg["batch_size"], seed=seed,
-                       augment=augmenter(train_cfg, seed), keep_best=False, callbacks=method.callbacks())
-    final = method.finish(model, parts["train"][0], train_cfg["batch_size"])
-    save(model_dir, final, fit, source=Path(source_dir).name, **method.facts())
+                       augment=augmenter(train_cfg, seed), keep_best=False, callbacks=method.callbacks(),
+                       input_range=upstream.input_range)
+    final = method.finish(model, training.images(parts["train"][0], train_cfg["batch_size"], upstream.input_range))
+    save(model_dir, final, fit, source=Path(source_dir).name, input_range=upstream.input_range, **method.facts())
 
 
 def build_student(distill_cfg: dict, dataset_card: dict):
@@ -51,12 +52,12 @@ def build_student(distill_cfg: dict, dataset_card: dict):
                         distill_cfg["width"], distill_cfg["input_size"])
 
 
-def train_student(model, data_dir, train_cfg: dict, distill_cfg: dict, seed: int) -> dict:
+def train_student(model, data_dir, train_cfg: dict, distill_cfg: dict, seed: int, input_range) -> dict:
     """Fit a student (or its Distiller) from scratch with the baseline's optimizer, schedule and augmentation."""
     return training.fit(model, splits(data_dir), optimizer=train_cfg["optimizer"],
                         learning_rate=distill_cfg["learning_rate"], schedule=train_cfg["schedule"],
                         epochs=distill_cfg["epochs"], batch_size=train_cfg["batch_size"], seed=seed,
-                        augment=augmenter(train_cfg, seed), keep_best=train_cfg["keep_best"])
+                        augment=augmenter(train_cfg, seed), keep_best=train_cfg["keep_best"], input_range=input_range)
 
 
 def save(model_dir, model, fit: dict, **facts) -> None:

@@ -40,8 +40,9 @@ def kernels(path):
 def inspect(path, layers=None) -> dict:
     """Per-layer and total sparsity, and the most distinct values in any output channel.
 
-    The total `max_distinct_per_channel` is taken over `layers` (for example the clustered ones) when given,
-    else over every kernel; `sparsity` is always over every kernel's weights.
+    The total `max_distinct_per_channel` is taken over `layers` (for example the clustered ones) when given and
+    found in the file, else over every kernel (QAT renames the parts of a SeparableConv2D); `sparsity` is always
+    over every kernel's weights.
     """
     per_layer, zeros, total = {}, 0, 0
     for name, kernel in kernels(path):
@@ -52,7 +53,7 @@ def inspect(path, layers=None) -> dict:
             "max_distinct_per_channel": int(max(len(np.unique(channel)) for channel in flat)),
         }
         zeros, total = zeros + int((flat == 0).sum()), total + int(flat.size)
-    counted = [per_layer[n] for n in per_layer if layers is None or n in layers]
+    counted = [per_layer[n] for n in per_layer if layers is not None and n in layers] or per_layer.values()
     return {
         "sparsity": zeros / total,
         "max_distinct_per_channel": max(layer["max_distinct_per_channel"] for layer in counted),

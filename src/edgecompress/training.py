@@ -8,6 +8,7 @@ import numpy as np
 from edgecompress.backend import keras, tf
 from edgecompress.data import to_float
 from edgecompress.files import atomic_path
+from edgecompress.names import CURVE_COLUMNS
 
 
 def seed_everything(seed: int) -> None:
@@ -26,9 +27,9 @@ def augmenter(flip: str, rotation: float, seed: int):
     return keras.Sequential(steps, name="augment") if steps else None
 
 
-def dataset(x, y, batch_size: int, seed: int, augment=None, shuffle=False):
-    """A tf.data pipeline of float images in [0, 1] and integer labels; augmentation on the fly."""
-    ds = tf.data.Dataset.from_tensor_slices((to_float(x), y))
+def dataset(x, y, batch_size: int, seed: int, augment=None, shuffle=False, input_range=(0, 1)):
+    """A tf.data pipeline of float images scaled onto `input_range` and integer labels; augmentation on the fly."""
+    ds = tf.data.Dataset.from_tensor_slices((to_float(x, input_range), y))
     if shuffle:
         ds = ds.shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
     ds = ds.batch(batch_size)
@@ -77,8 +78,13 @@ def total_steps(splits, batch_size: int, epochs: int) -> int:
     return math.ceil(len(splits["train"][1]) / batch_size) * epochs
 
 
+def images(x, batch_size: int, input_range=(0, 1)):
+    """Batches of the uint8 images `x` as float scaled onto `input_range`, in order, without labels."""
+    return tf.data.Dataset.from_tensor_slices(to_float(x, input_range)).batch(batch_size)
+
+
 def fit(model, splits, *, optimizer, learning_rate, epochs, batch_size, seed, schedule="constant",
-        augment=None, keep_best=True, callbacks=()):
+        augment=None, keep_best=True, callbacks=(), input_range=(0, 1)):
     """Compile and fit `model` on splits['train'], validating on splits['val'] with one of names.OPTIMIZERS.
 
     The record has epochs, mean seconds per epoch, the best epoch and the per-epoch history.
@@ -88,8 +94,8 @@ def fit(model, splits, *, optimizer, learning_rate, epochs, batch_size, seed, sc
     model.compile(optimizer=optimizer_class(lr), loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     timer, best = EpochTimer(), KeepBest()
     history = model.fit(
-        dataset(*splits["train"], batch_size, seed, augment, shuffle=True),
-        validation_data=dataset(*splits["val"], batch_size, seed),
+        dataset(*splits["train"], batch_size, seed, augment, shuffle=True, input_range=input_range),
+        validation_data=dataset(*splits["val"], batch_size, seed, input_range=input_range),
         epochs=epochs,
         callbacks=[timer, *([best] if keep_best else []), *callbacks],
         verbose=1 if sys.stdout.isatty() else 2,  # progress bars on a terminal, one line per epoch in logs
@@ -105,18 +111,18 @@ def fit(model, splits, *, optimizer, learning_rate, epochs, batch_size, seed, sc
     }
 
 
-def reestimate_batch_norm(model, x, batch_size: int) -> None:
-    """Set every BatchNormalization's moving mean and variance to the average over one pass of `x` (uint8 images).
+def reestimate_batch_norm(model, batches) -> None:
+    """Set every BatchNormalization's moving mean and variance to the average over one pass of `batches` (float).
 
     Pruning changes kernels until its last steps, so the moving statistics lag behind the final weights;
     re-estimating them is what makes the pruned model's inference-mode accuracy match its training accuracy.
     """
     norms = [layer for layer in model.layers if isinstance(layer, keras.layers.BatchNormalization)]
     saved = [layer.momentum for layer in norms]
-    for step, start in enumerate(range(0, len(x), batch_size)):
+    for step, batch in enumerate(batches):
         for layer in norms:  # momentum 1 - 1/(k + 1): a cumulative average over the batches seen so far
             layer.momentum = step / (step + 1)
-        model(to_float(x[start:start + batch_size]), training=True)
+        model(batch, training=True)
     for layer, momentum in zip(norms, saved):
         layer.momentum = momentum
 
@@ -131,9 +137,14 @@ def save(model, path) -> None:
         model.save(tmp, save_format="tf", include_optimizer=False)
 
 
+def untrained() -> dict:
+    """The fit record of a model taken as it is (train.epochs 0): no epoch, no curve."""
+    return {"epochs": 0, "epoch_seconds": 0.0, "best_epoch": 0, "history": []}
+
+
 def write_history(history: list, path) -> None:
     """Per-epoch training curve as CSV (epoch, loss, accuracy, val_loss, val_accuracy) for `dvc plots`."""
-    columns = list(history[0])
+    columns = list(history[0]) if history else list(CURVE_COLUMNS)
     with atomic_path(path) as tmp:
         lines = [",".join(columns)] + [",".join(f"{row[c]:.6g}" for c in columns) for row in history]
         tmp.write_text("\n".join(lines) + "\n")

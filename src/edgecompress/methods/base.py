@@ -19,8 +19,8 @@ class Method:
     def callbacks(self) -> list:
         return []
 
-    def finish(self, model, x_train, batch_size: int):
-        """The model to save once fine-tuning is over; `x_train` (uint8 images) for what needs data."""
+    def finish(self, model, train_images):
+        """The model to save once fine-tuning is over; `train_images` (batches of float images) for what needs data."""
         return model
 
     def facts(self) -> dict:

@@ -3,7 +3,16 @@ from edgecompress.backend import tfmot
 from edgecompress.methods.base import Method
 from edgecompress.models import select_layers, wrap_layers
 
+from tensorflow_model_optimization.python.core.clustering.keras.clustering_registry import (  # after backend
+    ClusteringRegistry,
+)
+
 clustering = tfmot.clustering.keras
+
+
+def clusters(layer) -> bool:
+    """Whether TFMOT clusters weights of `layer` (Conv2D, Dense, SeparableConv2D's pointwise kernel, ...)."""
+    return bool(ClusteringRegistry._LAYERS_WEIGHTS_MAP.get(layer.__class__))
 
 
 def centroid_init(name: str):
@@ -16,20 +25,23 @@ class Cluster(Method):
 
     preserve_sparsity = False
 
-    def layers_of(self, model, upstream) -> list:
-        return select_layers(model, self.settings["skip_layers"], "cluster.skip_layers")
+    def layers_of(self, model, upstream) -> tuple:
+        """(layers to cluster, layers with weights that clustering cannot wrap)."""
+        return select_layers(model, self.settings["skip_layers"], "cluster.skip_layers", clusters,
+                             ClusteringRegistry.supports)
 
     def apply(self, model, upstream, steps):
-        self.layers = self.layers_of(model, upstream)
+        self.layers, self.unsupported = self.layers_of(model, upstream)
         return wrap_layers(model, self.layers, lambda layer: clustering.cluster_weights(
             layer, number_of_clusters=self.settings["clusters"],
             cluster_centroids_init=centroid_init(self.settings["init"]), preserve_sparsity=self.preserve_sparsity))
 
-    def finish(self, model, x_train, batch_size):
+    def finish(self, model, train_images):
         return clustering.strip_clustering(model)
 
     def facts(self):
-        return {"clustered_layers": self.layers, "clusters": self.settings["clusters"]}
+        return {"clustered_layers": self.layers, "clusters": self.settings["clusters"],
+                "unsupported_layers": self.unsupported}
 
 
 class ClusterSparse(Cluster):
@@ -37,8 +49,8 @@ class ClusterSparse(Cluster):
 
     preserve_sparsity = True
 
-    def layers_of(self, model, upstream) -> list:
-        return list(upstream.pruned_layers)
+    def layers_of(self, model, upstream) -> tuple:
+        return list(upstream.pruned_layers), list(upstream.unsupported_layers)
 
     def facts(self):
         return {**super().facts(), "pruned_layers": self.layers}

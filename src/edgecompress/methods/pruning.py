@@ -5,7 +5,14 @@ from edgecompress.methods.base import Method
 from edgecompress.models import select_layers, wrap_layers
 from edgecompress.training import reestimate_batch_norm
 
+from tensorflow_model_optimization.python.core.sparsity.keras.prune_registry import PruneRegistry  # after backend
+
 sparsity = tfmot.sparsity.keras
+
+
+def prunes(layer) -> bool:
+    """Whether TFMOT prunes weights of `layer` (Conv2D, Dense, SeparableConv2D's pointwise kernel, ...)."""
+    return bool(PruneRegistry._LAYERS_WEIGHTS_MAP.get(layer.__class__))
 
 
 def last_step(begin_step: int, end_step, frequency: int, total_steps: int) -> int:
@@ -42,7 +49,8 @@ class Prune(Method):
 
     def apply(self, model, upstream, steps):
         s = self.settings
-        self.layers = select_layers(model, s["skip_layers"], "prune.skip_layers")
+        self.layers, self.unsupported = select_layers(model, s["skip_layers"], "prune.skip_layers", prunes,
+                                                      PruneRegistry.supports)
         pruning_schedule = schedule(s["schedule"], s["initial_sparsity"], s["final_sparsity"], s["begin_step"],
                                     s["end_step"], s["frequency"], steps)
         return wrap_layers(model, self.layers,
@@ -51,11 +59,11 @@ class Prune(Method):
     def callbacks(self):
         return [sparsity.UpdatePruningStep()]
 
-    def finish(self, model, x_train, batch_size):
+    def finish(self, model, train_images):
         """Strip the wrappers, then re-estimate BatchNorm statistics, which lag behind the last mask updates."""
         pruned = sparsity.strip_pruning(model)
-        reestimate_batch_norm(pruned, x_train, batch_size)
+        reestimate_batch_norm(pruned, train_images)
         return pruned
 
     def facts(self):
-        return {"pruned_layers": self.layers}
+        return {"pruned_layers": self.layers, "unsupported_layers": self.unsupported}

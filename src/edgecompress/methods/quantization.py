@@ -1,7 +1,9 @@
 """Quantization-aware training with TFMOT, plain or preserving what pruning / clustering made (PQAT, CQAT, PCQAT)."""
 import copy
+import re
 
 from edgecompress.backend import tfmot
+from edgecompress.errors import UserError
 from edgecompress.methods.base import Method
 from tensorflow_model_optimization.python.core.quantization.keras.collab_opts.cluster_preserve import (  # after backend
     cluster_preserve_quantize_registry as cluster_preserve,
@@ -9,7 +11,8 @@ from tensorflow_model_optimization.python.core.quantization.keras.collab_opts.cl
 
 quantization = tfmot.quantization.keras
 combine = tfmot.experimental.combine
-CARRIED = ("pruned_layers", "clustered_layers", "clusters")  # upstream facts that stay true after QAT
+CARRIED = ("pruned_layers", "clustered_layers", "clusters", "unsupported_layers")  # still true after QAT
+UNSUPPORTED = re.compile(r"Layer (\S+):<class '[\w.]*?(\w+)'> is not supported")  # TFMOT's refusal of a layer
 
 
 class _PerLayerClusterPreserveRegistry(cluster_preserve.Default8bitClusterPreserveQuantizeRegistry):
@@ -40,8 +43,20 @@ SCHEMES = {  # what the QAT keeps of its upstream model -> TFMOT scheme
 
 
 def quantize(model, preserve: str = "none"):
-    """A quantization-aware copy of `model` (fake int8 weights and activations) under the chosen scheme."""
-    return quantization.quantize_apply(quantization.quantize_annotate_model(model), SCHEMES[preserve]())
+    """A quantization-aware copy of `model` (fake int8 weights and activations) under the chosen scheme.
+
+    A layer that TFMOT cannot quantize is a UserError naming it and its type.
+    """
+    try:
+        return quantization.quantize_apply(quantization.quantize_annotate_model(model), SCHEMES[preserve]())
+    except RuntimeError as err:
+        refused = UNSUPPORTED.search(str(err))
+        if refused is None:
+            raise
+        name, kind = refused.groups()
+        raise UserError(f"QAT cannot quantize layer {name!r} ({kind}) of {model.name}; replace that layer with "
+                        "one TFMOT quantizes, or leave the QAT stages out (convert's post-training int8 needs no "
+                        "QAT)") from None
 
 
 class QuantizationAware(Method):
