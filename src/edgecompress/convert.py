@@ -25,8 +25,8 @@ def _representative(x_float, samples: int, seed: int):
 def convert(saved_model, quantization: str, x_float=None, samples: int = 100, seed: int = 0) -> bytes:
     """Convert a SavedModel folder with one of fp32, fp16, dynamic, int8 (int8 in and out), int16x8.
 
-    `x_float` (float training images, scaled as the model takes them) calibrates int8 and int16x8; a quantization-aware
-    trained model carries its own ranges and converts to int8 with `x_float=None`.
+    `x_float` (float training images, scaled as the model takes them) calibrates int8 and int16x8; a
+    quantization-aware trained model carries its own ranges and converts to int8 with `x_float=None`.
     """
     converter = tf.lite.TFLiteConverter.from_saved_model(str(saved_model))
     if quantization == "fp32":
