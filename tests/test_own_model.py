@@ -92,10 +92,10 @@ def test_every_stage_runs_on_the_users_model_taken_as_it_is(repo, monkeypatch):
     monkeypatch.chdir(repo)
     stage("train")("data", "models/baseline")
     compress = stage("compress")
-    for method, source, model, *variant in [("prune", "baseline", "pruned"), ("cluster_sparse", "pruned", "cluster_sparse"),
-                                            ("cluster", "baseline", "clustered_kpp32", "kpp32"),
-                                            ("qat", "baseline", "qat"), ("pqat", "pruned", "pqat"),
-                                            ("cqat", "clustered_kpp32", "cqat"), ("pcqat", "cluster_sparse", "pcqat")]:
+    chain = [("prune", "baseline", "pruned"), ("cluster_sparse", "pruned", "cluster_sparse"),
+             ("cluster", "baseline", "clustered_kpp32", "kpp32"), ("qat", "baseline", "qat"),
+             ("pqat", "pruned", "pqat"), ("cqat", "clustered_kpp32", "cqat"), ("pcqat", "cluster_sparse", "pcqat")]
+    for method, source, model, *variant in chain:
         compress(method, "data", f"models/{source}", f"models/{model}", *variant)
     stage("distill")("data", "models/baseline", "models/student_distilled")
     models = ["baseline", "pruned", "cluster_sparse", "clustered_kpp32", "qat", "pqat", "cqat", "pcqat",
