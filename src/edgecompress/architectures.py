@@ -13,6 +13,7 @@ RESNET18_STAGES = (2, 2, 2, 2)
 MOBILENET_BN_MOMENTUM = 0.9  # ImageNet's 0.999 leaves its 52 BatchNorms' moving statistics stale for many epochs
 VGG16_STAGES = ((64, 2), (128, 2), (256, 3), (512, 3), (512, 3))  # (filters, convolutions) before each pooling
 VGG16_HEAD = 512
+ONEDNN_1X1_MIN_CHANNELS = 16  # below this, a strided 1x1 convolution's weight gradient corrupts memory on oneDNN
 
 
 def channels(base: int, width: float, architecture: str) -> int:
@@ -30,10 +31,23 @@ def _conv_bn(x, filters, kernel, stride, name, relu=True):
     return layers.ReLU(name=f"{name}_relu")(x) if relu else x
 
 
+def _projection_input(x, stride: int, name: str):
+    """(input, stride) for a 1x1 projection shortcut: with few channels, `x` subsampled here and stride 1 left.
+
+    Both compute the same function. oneDNN's weight gradient of a strided 1x1 convolution with fewer input channels
+    than its block (16 with AVX-512) writes past its buffer and aborts training with heap corruption on odd batch
+    sizes (oneDNN issue 6035; a CIFAR ResNet at width 0.5 has 8 channels in stage 1).
+    """
+    if stride == 1 or x.shape[-1] >= ONEDNN_1X1_MIN_CHANNELS:
+        return x, stride
+    return layers.MaxPooling2D(1, strides=stride, padding="same", name=f"{name}_subsample")(x), 1
+
+
 def _basic_block(x, filters, stride, name):
     shortcut = x
     if stride != 1 or x.shape[-1] != filters:
-        shortcut = _conv_bn(x, filters, 1, stride, f"{name}_down", relu=False)
+        projected, projection_stride = _projection_input(x, stride, f"{name}_down")
+        shortcut = _conv_bn(projected, filters, 1, projection_stride, f"{name}_down", relu=False)
     x = _conv_bn(x, filters, 3, stride, f"{name}_a")
     x = _conv_bn(x, filters, 3, 1, f"{name}_b", relu=False)
     x = layers.Add(name=f"{name}_add")([shortcut, x])
@@ -92,7 +106,9 @@ def _pre_activation_block(x, filters, stride, name):
     y = layers.ReLU(name=f"{name}_relu1")(layers.BatchNormalization(name=f"{name}_bn1")(x))
     shortcut = x
     if stride != 1 or x.shape[-1] != filters:
-        shortcut = layers.Conv2D(filters, 1, strides=stride, use_bias=False, name=f"{name}_down_conv")(y)
+        projected, projection_stride = _projection_input(y, stride, f"{name}_down")
+        shortcut = layers.Conv2D(filters, 1, strides=projection_stride, use_bias=False, name=f"{name}_down_conv")(
+            projected)
     y = layers.Conv2D(filters, 3, strides=stride, padding="same", use_bias=False, name=f"{name}_a_conv")(y)
     y = layers.ReLU(name=f"{name}_relu2")(layers.BatchNormalization(name=f"{name}_bn2")(y))
     y = layers.Conv2D(filters, 3, padding="same", use_bias=False, name=f"{name}_b_conv")(y)

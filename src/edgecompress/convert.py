@@ -46,8 +46,8 @@ def convert(saved_model, quantization: str, x_float=None, samples: int = 100, se
     elif quantization == "int16x8":
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
         converter.representative_dataset = _representative(x_float, samples, seed)
-        converter.target_spec.supported_ops = [
-            tf.lite.OpsSet.EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8
+        converter.target_spec.supported_ops = [  # ops without a 16x8 kernel (MobileNetV3's HARD_SWISH) stay float
+            tf.lite.OpsSet.EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8, tf.lite.OpsSet.TFLITE_BUILTINS
         ]
     else:
         raise ValueError(f"unknown quantization {quantization!r}")
