@@ -1,20 +1,38 @@
 """compress: apply one compression method to the model in SOURCE_DIR, fine-tune it, save it in MODEL_DIR.
 
-METHOD is a module of edgecompress.methods and the params section that configures it; VARIANT picks one
-entry of that section's `variants` (cluster.variants.<VARIANT>).
+METHOD is a key of edgecompress.methods.METHODS and the params section that configures it. OPTIONS:
+variant=NAME picks one entry of that section's `variants` (cluster.variants.<NAME>); teacher=DIR gives a
+distilling method its frozen teacher model.
 """
+from pathlib import Path
+
 from edgecompress import params
 from edgecompress.errors import UserError, run_stage
 
+OPTIONS = ("variant", "teacher")
 
-def main(method, data_dir, source_dir, model_dir, variant=None):
+
+def parse(options) -> dict:
+    """{name: value} of `name=value` options; anything else is a UserError listing what is allowed."""
+    parsed = dict(option.split("=", 1) for option in options if "=" in option)
+    if len(parsed) != len(options) or not parsed.keys() <= set(OPTIONS):
+        raise UserError(f"compress: options {' '.join(options)!r} are not allowed; expected any of "
+                        + ", ".join(f"{name}=..." for name in OPTIONS))
+    return parsed
+
+
+def main(method, data_dir, source_dir, model_dir, *options):
+    chosen = parse(options)
     p = params.load("seed", "train", method)
-    settings = params.variant(p[method], method, variant) if variant else p[method]
+    settings = params.variant(p[method], method, chosen["variant"]) if "variant" in chosen else p[method]
     from edgecompress import methods, runs  # TensorFlow loads only once params are valid
 
     if method not in methods.METHODS:
         raise UserError(f"unknown method {method!r}; known: {', '.join(methods.METHODS)}")
-    runs.compress(methods.create(method, settings), source_dir, model_dir, data_dir, p["train"], p["seed"])
+    compression = methods.create(method, settings)
+    if "teacher" in chosen:
+        compression.use_teacher(runs.load(chosen["teacher"])[0], Path(chosen["teacher"]).name)
+    runs.compress(compression, source_dir, model_dir, data_dir, p["train"], p["seed"])
 
 
 if __name__ == "__main__":

@@ -23,6 +23,8 @@ TINY = {
     "cqat": {"epochs": 1},
     "cluster_sparse": {"epochs": 1},
     "pcqat": {"epochs": 1},
+    "filter_prune": {"epochs": 1},
+    "filter_prune_kd": {"epochs": 1},
     "distill": {"epochs": 1},
     "convert": {"representative_samples": 16},
     "evaluate": {"warmup": 2},

@@ -80,6 +80,36 @@ def test_compress_fine_tunes_and_saves_model_record_and_curve(tmp_path, monkeypa
     assert lines[0].split(",")[:2] == ["epoch", "loss"] and len(lines) == 2
 
 
+def test_filter_pruning_in_rounds_then_distillation_with_auto_weights(tmp_path, monkeypatch):
+    """Paper 004's chain through runs.compress: two prune-and-fine-tune rounds, then formula 7's probes."""
+    from test_models_and_training import tiny_splits
+
+    monkeypatch.chdir(tmp_path)
+    for name, (x, y) in tiny_splits().items():
+        runs.data.save_split(f"data/{name}.npz", x, y)
+    runs.save("models/baseline", baseline(), {"epochs": 1, "epoch_seconds": 1.0, "best_epoch": 1, "history": []})
+    prune = methods.create("filter_prune", {**FINE_TUNING, "criterion": "fpgm", "ratio": 0.75, "steps": 2,
+                                            "skip_layers": []})
+    runs.compress(prune, "models/baseline", "models/filter_pruned", "data", TRAIN, seed=0)
+    distill = methods.create("filter_prune_kd", {**FINE_TUNING, "alpha": "auto", "probe_epochs": 1,
+                                                 "temperature": 4})
+    distill.use_teacher(*runs.load("models/baseline"))
+    distill.teacher_name = "baseline"
+    runs.compress(distill, "models/filter_pruned", "models/filter_pruned_kd", "data", TRAIN, seed=0)
+
+    base, pruned = (TrainingRecord.read(f"models/{m}/train.json") for m in ("baseline", "filter_pruned"))
+    assert pruned.epochs == 2 and len((tmp_path / "plots/train/filter_pruned.csv").read_text().splitlines()) == 3
+    assert pruned.macs < 0.2 * base.macs and pruned.params_count < 0.2 * base.params_count
+    assert all(g["kept"] == g["filters"] // 4 for g in pruned.filter_groups if not g["whole"])  # a quarter kept
+    kd = TrainingRecord.read("models/filter_pruned_kd/train.json")
+    weights = kd.distillation
+    assert kd.teacher == "baseline" and kd.macs == pruned.macs
+    assert weights["labels"] + weights["teacher"] == pytest.approx(1)
+    assert weights["labels"] == pytest.approx(methods.knowledge_distillation.allocate(weights["gain_labels"],
+                                                                                    weights["gain_teacher"]))
+    assert 0 <= weights["untrained_accuracy"] <= 1
+
+
 def test_a_record_round_trips_through_its_file(tmp_path):
     record = TrainingRecord(2, 1.5, 2, 100, source="baseline", pruned_layers=("a", "b"))
     record.write(tmp_path / "train.json")
@@ -92,7 +122,7 @@ def test_a_record_round_trips_through_its_file(tmp_path):
 
 @pytest.mark.parametrize("name", sorted(methods.METHODS))
 def test_every_method_has_the_fine_tuning_settings(name):
-    settings = {**PRUNE, **CLUSTER}
+    settings = {**PRUNE, **CLUSTER, "criterion": "fpgm", "ratio": 0.5, "steps": 1}
     method = methods.create(name, settings)
     assert (method.epochs, method.learning_rate) == (1, 0.001)
 

@@ -93,13 +93,16 @@ def test_every_stage_runs_on_the_users_model_taken_as_it_is(repo, monkeypatch):
     stage("train")("data", "models/baseline")
     compress = stage("compress")
     chain = [("prune", "baseline", "pruned"), ("cluster_sparse", "pruned", "cluster_sparse"),
-             ("cluster", "baseline", "clustered_kpp32", "kpp32"), ("qat", "baseline", "qat"),
-             ("pqat", "pruned", "pqat"), ("cqat", "clustered_kpp32", "cqat"), ("pcqat", "cluster_sparse", "pcqat")]
-    for method, source, model, *variant in chain:
-        compress(method, "data", f"models/{source}", f"models/{model}", *variant)
+             ("cluster", "baseline", "clustered_kpp32", "variant=kpp32"), ("qat", "baseline", "qat"),
+             ("pqat", "pruned", "pqat"), ("cqat", "clustered_kpp32", "cqat"), ("pcqat", "cluster_sparse", "pcqat"),
+             ("filter_prune", "baseline", "filter_pruned"),
+             ("filter_prune_kd", "filter_pruned", "filter_pruned_kd", "teacher=models/baseline"),
+             ("qat", "filter_pruned_kd", "filter_pruned_kd_qat")]
+    for method, source, model, *options in chain:
+        compress(method, "data", f"models/{source}", f"models/{model}", *options)
     stage("distill")("data", "models/baseline", "models/student_distilled")
     models = ["baseline", "pruned", "cluster_sparse", "clustered_kpp32", "qat", "pqat", "cqat", "pcqat",
-              "student_distilled"]
+              "student_distilled", "filter_pruned", "filter_pruned_kd", "filter_pruned_kd_qat"]
     for model in models:
         stage("convert")("data", f"models/{model}")
         stage("evaluate")("data", f"models/{model}", "metrics")
@@ -111,6 +114,8 @@ def test_every_stage_runs_on_the_users_model_taken_as_it_is(repo, monkeypatch):
     pruned = json.loads((repo / "models/pruned/train.json").read_text())
     assert sorted(pruned["pruned_layers"]) == ["sep1", "sep2"] and pruned["input_range"] == [-1, 1]
     assert json.loads((repo / "models/student_distilled/train.json").read_text())["teacher"] == "baseline"
+    groups = json.loads((repo / "models/filter_pruned/train.json").read_text())["filter_groups"]
+    assert {tuple(sorted(g["layers"])): g["kept"] for g in groups} == {("conv", "sep2"): 8, ("sep1",): 8, ("head",): 10}
     # the runner scales the test images as the model was trained: the fp32 file scores what Keras scores
     x, y = data.load_split(repo / "data/test.npz")
     keras_accuracy = float((probabilities(keras.models.load_model(repo / "imports/mine.keras"), repo).argmax(1)
@@ -120,6 +125,7 @@ def test_every_stage_runs_on_the_users_model_taken_as_it_is(repo, monkeypatch):
     assert abs(metrics["baseline"]["fp32"]["accuracy"] - keras_accuracy) <= 1 / len(y)
     assert metrics["baseline"]["int8"]["accuracy"] > 0.5
     assert all(metrics[m]["int8"]["size_bytes"] > 0 for m in models)
+    assert metrics["filter_pruned"]["macs"] < metrics["baseline"]["macs"] == metrics["pruned"]["macs"]
     text = (repo / "report/report.md").read_text()
     assert "`baseline`: imports/mine.keras" in text and "pixels scaled to [-1, 1]" in text
 

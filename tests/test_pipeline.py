@@ -14,8 +14,8 @@ from edgecompress import tflite_weights
 
 QUANTS = ("fp32", "fp16", "dynamic", "int8", "int16x8")
 FLOAT_MODELS = ("baseline", "pruned", "clustered_kpp32", "clustered_lin32", "clustered_kpp256", "cluster_sparse",
-                "student_distilled", "student_scratch")
-QAT_MODELS = ("qat", "pqat", "cqat", "pcqat")
+                "student_distilled", "student_scratch", "filter_pruned", "filter_pruned_kd")
+QAT_MODELS = ("qat", "pqat", "cqat", "pcqat", "filter_pruned_kd_qat")
 MODEL_QUANTS = [(m, q) for m in FLOAT_MODELS for q in QUANTS] + [(m, "int8") for m in QAT_MODELS]
 KEYS = ("accuracy", "macro_precision", "macro_recall", "size_bytes", "gzip_bytes", "latency_p50_ms",
         "latency_p90_ms", "latency_mean_ms", "total_s", "sparsity", "max_distinct_per_channel")
@@ -28,7 +28,7 @@ def metrics_of(repo, model):
 def test_metrics_have_every_model_quantization_and_key(pipeline):
     for model in FLOAT_MODELS + QAT_MODELS:
         metrics = metrics_of(pipeline, model)
-        assert metrics["params_count"] > 0 and metrics["epoch_seconds"] > 0, model
+        assert metrics["params_count"] > 0 and metrics["macs"] > 0 and metrics["epoch_seconds"] > 0, model
         assert metrics["protocol"] == {"threads": 1, "warmup": 2, "runs": 1, "batch_size": 1, "images": 360}
         assert {key for key in metrics if key in QUANTS} == {q for m, q in MODEL_QUANTS if m == model}
     for model, quant in MODEL_QUANTS:
@@ -82,7 +82,7 @@ def test_details_have_classes_confusion_and_weights(pipeline):
 
 def test_training_curves_for_dvc_plots(pipeline):
     epochs = {"baseline": 2, "pruned": 1, "clustered_kpp32": 1, "cluster_sparse": 1, "pcqat": 1, "student_distilled": 1,
-              "student_scratch": 1}
+              "student_scratch": 1, "filter_pruned": 1, "filter_pruned_kd": 1, "filter_pruned_kd_qat": 1}
     for model, count in epochs.items():
         lines = (pipeline / f"plots/train/{model}.csv").read_text().splitlines()
         assert {"epoch", "loss", "accuracy", "val_loss", "val_accuracy"} <= set(lines[0].split(","))
@@ -115,11 +115,13 @@ def changed_stages(repo, dotted_key, value):
     ("evaluate.threads", 2, {"evaluate@baseline", "evaluate@pruned", "evaluate@cluster_sparse", "evaluate@qat",
                              "evaluate@pqat", "evaluate@cqat", "evaluate@pcqat", "evaluate@student_distilled",
                              "evaluate@student_scratch", "evaluate_clustered@kpp32",
-                             "evaluate_clustered@lin32", "evaluate_clustered@kpp256"}),
+                             "evaluate_clustered@lin32", "evaluate_clustered@kpp256", "evaluate@filter_pruned",
+                             "evaluate@filter_pruned_kd", "evaluate@filter_pruned_kd_qat"}),
     ("convert.representative_samples", 17, {"convert@baseline", "convert@pruned", "convert@cluster_sparse",
                                             "convert@student_distilled", "convert@student_scratch",
                                             "convert_clustered@kpp32", "convert_clustered@lin32",
-                                            "convert_clustered@kpp256"}),
+                                            "convert_clustered@kpp256", "convert@filter_pruned",
+                                            "convert@filter_pruned_kd"}),
     ("train.epochs", 3, {"train"}),
     ("data.test_fraction", 0.25, {"prepare"}),
 ])
@@ -143,6 +145,13 @@ def test_status_names_only_the_stages_reading_the_param(pipeline, key, value, ex
      {"convert@cluster_sparse", "evaluate@cluster_sparse", "compress@pcqat", "convert_qat@pcqat", "evaluate@pcqat",
       "report"}),
     ("pcqat.epochs", 2, {"compress@pcqat"}, {"convert_qat@pcqat", "evaluate@pcqat", "report"}),  # not cluster_sparse
+    ("filter_prune.criterion", "l1", {"compress@filter_pruned"},
+     {"convert@filter_pruned", "evaluate@filter_pruned", "filter_pruned_kd", "convert@filter_pruned_kd",
+      "evaluate@filter_pruned_kd", "compress@filter_pruned_kd_qat", "convert_qat@filter_pruned_kd_qat",
+      "evaluate@filter_pruned_kd_qat", "report"}),
+    ("filter_prune_kd.alpha", 0.5, {"filter_pruned_kd"},
+     {"convert@filter_pruned_kd", "evaluate@filter_pruned_kd", "compress@filter_pruned_kd_qat",
+      "convert_qat@filter_pruned_kd_qat", "evaluate@filter_pruned_kd_qat", "report"}),
 ])
 def test_a_method_param_reruns_exactly_its_chain(pipeline, key, value, direct, downstream):
     changed = changed_stages(pipeline, key, value)
@@ -179,7 +188,8 @@ def test_repro_after_a_param_change_reruns_exactly_its_downstream(pipeline):
     assert ran == descendants(pipeline, {"convert@baseline", "convert@pruned", "convert@cluster_sparse",
                                          "convert@student_distilled", "convert@student_scratch",
                                          "convert_clustered@kpp32", "convert_clustered@lin32",
-                                         "convert_clustered@kpp256"})
+                                         "convert_clustered@kpp256", "convert@filter_pruned",
+                                         "convert@filter_pruned_kd"})
     assert "convert_qat@pcqat" not in ran and "train" not in ran
     run(["dvc", "repro"], pipeline)  # back to the tiny params: restored from DVC's run cache
     assert "up to date" in run(["dvc", "status"], pipeline).stdout

@@ -36,7 +36,10 @@ def test_every_row_of_the_report_matches_its_metrics_file(pipeline):
         assert cells[4] == f"{m['size_bytes'] / 1e3:,.1f}" and cells[5] == f"{m['gzip_bytes'] / 1e3:,.1f}"
         assert cells[7] == f"{m['latency_p50_ms']:.3f}"
         assert cells[9] == f"{m['sparsity']:.1%}" and cells[10] == f"{m['max_distinct_per_channel']:,}"
-        assert cells[12] == f"{metrics_of(pipeline, cells[0])['epoch_seconds']:.2f}"
+        model = metrics_of(pipeline, cells[0])
+        assert cells[12] == f"{model['macs']:,}"
+        assert cells[13] == f"{model['macs'] / metrics_of(pipeline, 'baseline')['macs']:.2f}"
+        assert cells[14] == f"{model['epoch_seconds']:.2f}"
     baseline = metrics_of(pipeline, "baseline")["fp32"]
     for row in json.loads(read(pipeline, "report/summary.json"))["rows"]:
         m = metrics_of(pipeline, row["model"])[row["quantization"]]
@@ -109,11 +112,15 @@ def test_plot_files_parse_and_dvc_renders_every_plot(pipeline, tmp_path):
 
 def test_html_report_has_the_tables_and_every_figure_as_a_png(pipeline):
     page = parse_page(read(pipeline, "report/report.html"))
-    assert page.headings == ["Reference model", "Recommendations", "Best compressed model", "Pareto front",
-                             "All models", "Training curves"]
+    assert page.headings == ["Reference model", "Filter pruning and distillation", "Recommendations",
+                             "Best compressed model", "Pareto front", "All models", "Training curves"]
     params_count = json.loads(read(pipeline, "metrics/baseline.json"))["params_count"]
     assert f"`baseline`: resnet18, {params_count:,} parameters, pixels scaled to [0, 1]" in read(pipeline,
                                                                                                 "report/report.md")
+    kd = json.loads(read(pipeline, "models/filter_pruned_kd/train.json"))["distillation"]
+    assert "`filter_pruned`: fpgm removed " in read(pipeline, "report/report.md")
+    assert (f"`filter_pruned_kd`: distilled from `baseline`, label loss weight {kd['labels']:.3f}, teacher "
+            f"{kd['teacher']:.3f}, allocated by paper 004's formula 7") in read(pipeline, "report/report.md")
     assert sorted(img["alt"] for img in page.images) == ["accuracy_vs_gzip", "accuracy_vs_latency", "confusion",
                                                          "training_curves"]
     for img in page.images:

@@ -29,7 +29,7 @@ def block(accuracy, size, gzip, p50, sparsity=0.0, distinct=200):
 
 def test_rows_are_relative_to_the_fp32_baseline():
     metrics = {
-        "baseline": {"params_count": 100, "epoch_seconds": 2.0,
+        "baseline": {"params_count": 100, "macs": 1000, "epoch_seconds": 2.0,
                      "fp32": block(0.99, 4000, 3600, 0.2), "int8": block(0.98, 1000, 720, 0.05, 0.795, 16)},
     }
     rows = report.rows(metrics)
@@ -44,12 +44,24 @@ def test_rows_are_relative_to_the_fp32_baseline():
              "tiny": selection.recommend(rows, {"max_gzip_kb": 0.5, "prefer": "accuracy"})}
     training = {"architecture": "imports/mine.keras", "params_count": 100, "input_range": [-1, 1],
                 "initial_weights": None, "initial_weight_layers": None, "unsupported_layers": []}
-    trainings = {"baseline": training, "pruned": {**training, "unsupported_layers": ["prelu (PReLU)"]}}
+    groups = [{"layers": ["stem_conv", "b_conv"], "filters": 8, "kept": 4, "whole": None},
+              {"layers": ["logits"], "filters": 10, "kept": 10, "whole": "it is a model output"}]
+    weights = {"labels": 0.25, "teacher": 0.75, "probe_epochs": 1, "untrained_accuracy": 0.1, "gain_labels": 0.2,
+               "gain_teacher": 0.6}
+    trainings = {"baseline": training, "pruned": {**training, "unsupported_layers": ["prelu (PReLU)"]},
+                 "filter_pruned": {**training, "filter_criterion": "fpgm", "filter_groups": groups},
+                 "filter_pruned_kd": {**training, "teacher": "baseline", "distillation": weights}}
     content = report.sections(rows, front, picks, rows[1], trainings)
     text = report.markdown(content)
     assert "`baseline`: imports/mine.keras, 100 parameters, pixels scaled to [-1, 1]" in text
     assert "| pruned | prelu (PReLU) |" in text
-    assert "| baseline | int8 | 0.9800 | -1.00 | 1.0 | 0.7 | 5.00x | 0.050 | 0.25 | 79.5% | 16 | 100 | 2.00 | yes |" in text
+    assert ("| baseline | int8 | 0.9800 | -1.00 | 1.0 | 0.7 | 5.00x | 0.050 | 0.25 | 79.5% | 16 | 100 | 1,000 | 1.00 "
+            "| 2.00 | yes |") in text
+    assert ("`filter_pruned`: fpgm removed 4 of 18 filters in 1 of 2 channel groups (layers joined by a residual add "
+            "share one group); left whole: logits (it is a model output).") in text
+    assert ("`filter_pruned_kd`: distilled from `baseline`, label loss weight 0.250, teacher 0.750, allocated by "
+            "paper 004's formula 7 from 1-epoch probes of a fresh student: labels alone gained +20.0 points, the "
+            "teacher alone +60.0 (from 0.100).") in text
     assert "| small | baseline int8: accuracy 0.9800 (-1.00 points), gzip 0.7 KB, p50 0.050 ms" in text
     assert "| tiny | No model fits (gzip size ≤ 0.5 KB). The closest is baseline int8: gzip size 0.7 KB is 44 %" in text
     assert "2 of the 2 models x quantizations are not dominated" in text

@@ -13,8 +13,8 @@ TRAIN_STUDENT = ("train_student.py", ["data", "models/student_scratch"])
 REPORT = ("report.py", ["metrics", "plots/train", "report"])
 
 
-def compress(method, source="baseline", model=None, *variant):
-    return "compress.py", [method, "data", f"models/{source}", f"models/{model or method}", *variant]
+def compress(method, source="baseline", model=None, *options):
+    return "compress.py", [method, "data", f"models/{source}", f"models/{model or method}", *options]
 
 
 CASES = [
@@ -40,12 +40,12 @@ CASES = [
      ["prune.final_sparsity", "1.0", "[0, 1)"], "models"),
     (*compress("prune", model="pruned"), {"prune": {"schedule": "cubic"}},
      ["prune.schedule", "'cubic'", "polynomial_decay, constant_sparsity"], "models"),
-    (*compress("cluster", "baseline", "clustered_kpp32", "kpp32"), {"cluster": {"variants": {"kpp32": {"clusters": 1}}}},
+    (*compress("cluster", "baseline", "clustered_kpp32", "variant=kpp32"), {"cluster": {"variants": {"kpp32": {"clusters": 1}}}},
      ["cluster.variants.kpp32.clusters", "1", ">= 2"], "models"),
-    (*compress("cluster", "baseline", "clustered_kpp32", "kpp32"),
+    (*compress("cluster", "baseline", "clustered_kpp32", "variant=kpp32"),
      {"cluster": {"variants": {"kpp32": {"init": "kmeans"}}}},
      ["cluster.variants.kpp32.init", "'kmeans'", "kmeans_plus_plus, linear, random, density_based"], "models"),
-    (*compress("cluster", "baseline", "clustered_kpp8", "kpp8"), {},
+    (*compress("cluster", "baseline", "clustered_kpp8", "variant=kpp8"), {},
      ["cluster.variants has no 'kpp8'", "kpp32, lin32, kpp256"], "models"),
     (*compress("cluster_sparse", "pruned"), {"cluster_sparse": {"clusters": 0}},
      ["cluster_sparse.clusters", "0", ">= 2"], "models"),
@@ -54,6 +54,16 @@ CASES = [
     (*compress("qat"), {"qat": {"learning_rate": -1}}, ["qat.learning_rate", "-1", "(0, 1]"], "models"),
     (*compress("data"), {}, ["unknown method 'data'", "prune, cluster, cluster_sparse, qat, pqat"], "models"),
     (*compress("nosuch"), {}, ["section 'nosuch' is missing from params.yaml"], "models"),
+    (*compress("filter_prune", model="filter_pruned"), {"filter_prune": {"ratio": 1.0}},
+     ["filter_prune.ratio", "1.0", "(0, 1)"], "models"),
+    (*compress("filter_prune", model="filter_pruned"), {"filter_prune": {"ratio": 0}},
+     ["filter_prune.ratio", "0", "(0, 1)"], "models"),
+    (*compress("filter_prune", model="filter_pruned"), {"filter_prune": {"criterion": "l3"}},
+     ["filter_prune.criterion", "'l3'", "fpgm, l1, l2"], "models"),
+    (*compress("filter_prune_kd", "filter_pruned", "filter_pruned_kd", "teacher=models/baseline"),
+     {"filter_prune_kd": {"alpha": 1.5}}, ["filter_prune_kd.alpha", "1.5", "auto", "[0, 1]"], "models"),
+    (*compress("cluster", "baseline", "clustered_kpp32", "variant=kpp32", "teachr=models/baseline"), {},
+     ["teachr=models/baseline", "variant=..., teacher=..."], "models"),
     (*DISTILL, {"distill": {"alpha": 1.5}}, ["distill.alpha", "1.5", "[0, 1]"], "models"),
     (*DISTILL, {"distill": {"temperature": 0}}, ["distill.temperature", "0", "(0, 1000]"], "models"),
     (*DISTILL, {"distill": {"student": "alexnet"}}, ["distill.student", "'alexnet'", "resnet18, resnet20, resnet32"],
@@ -84,7 +94,7 @@ def test_bad_param_is_one_clear_line(tmp_path, script, args, override, words, ou
 def test_a_wrong_number_of_arguments_prints_the_usage(tmp_path):
     result = run(["python", str(ROOT / "stages/compress.py"), "prune", "data"], tmp_path, check=False)
     assert result.returncode == 2
-    assert result.stderr.strip() == f"usage: python {ROOT / 'stages/compress.py'} METHOD DATA_DIR SOURCE_DIR MODEL_DIR [VARIANT]"
+    assert result.stderr.strip() == f"usage: python {ROOT / 'stages/compress.py'} METHOD DATA_DIR SOURCE_DIR MODEL_DIR [OPTIONS ...]"
 
 
 @pytest.mark.parametrize("script, args", [CONVERT, compress("prune", model="pruned"),
@@ -116,7 +126,7 @@ def saved_baseline(tmp_path_factory):
 
 
 @pytest.mark.parametrize("script, args, section", [(*compress("prune", model="pruned"), "prune"),
-                                                   (*compress("cluster", "baseline", "clustered_kpp32", "kpp32"), "cluster")])
+                                                   (*compress("cluster", "baseline", "clustered_kpp32", "variant=kpp32"), "cluster")])
 def test_unknown_skip_layer_stops_before_training(saved_baseline, script, args, section):
     write_params(saved_baseline, {section: {"skip_layers": ["stem_conv", "conv9"]}})
     result = run(["python", str(ROOT / "stages" / script), *args], saved_baseline, check=False)
@@ -127,3 +137,15 @@ def test_unknown_skip_layer_stops_before_training(saved_baseline, script, args, 
     assert "stage1_block1_a_conv" in lines[0]  # what is allowed
     assert sorted(p.name for p in (saved_baseline / "models").iterdir()) == ["baseline"]
     assert not (saved_baseline / "plots").exists()
+
+
+def test_a_filter_ratio_that_empties_a_layer_stops_before_training(saved_baseline):
+    write_params(saved_baseline, {"filter_prune": {"ratio": 0.95}})  # the tiny ResNet18's layers have 8 filters
+    result = run(["python", str(ROOT / "stages/compress.py"), *compress("filter_prune", model="filter_pruned")[1]],
+                 saved_baseline, check=False)
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("error: params: filter_prune.ratio = 0.95 is not allowed; it would leave ")
+    assert "with no filter of its 8; expected a ratio below 0.938" in lines[0]
+    assert sorted(p.name for p in (saved_baseline / "models").iterdir()) == ["baseline"]

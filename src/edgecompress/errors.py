@@ -12,7 +12,8 @@ def run_stage(main) -> None:
     try:
         inspect.signature(main).bind(*sys.argv[1:])
     except TypeError:
-        usage = " ".join(p.name.upper() if p.default is p.empty else f"[{p.name.upper()}]"
+        usage = " ".join(f"[{p.name.upper()} ...]" if p.kind is p.VAR_POSITIONAL else
+                         p.name.upper() if p.default is p.empty else f"[{p.name.upper()}]"
                          for p in inspect.signature(main).parameters.values())
         print(f"usage: python {sys.argv[0]} {usage}", file=sys.stderr)
         sys.exit(2)

@@ -3,6 +3,7 @@
 QUANTIZATIONS = ("fp32", "fp16", "dynamic", "int8", "int16x8")  # TF Lite variants, in report order
 QAT_QUANTIZATION = "int8"  # what a quantization-aware trained model converts to
 CENTROID_INITS = ("kmeans_plus_plus", "linear", "random", "density_based")
+FILTER_CRITERIA = ("fpgm", "l1", "l2")  # how filter pruning picks the filters it removes
 OPTIMIZERS = ("adam", "sgd", "rmsprop")
 ARCHITECTURES = ("resnet18", "resnet20", "resnet32", "resnet56", "vgg16", "mobilenet", "mobilenetv2",
                  "mobilenetv3small", "mobilenetv3large", "wrn16_4")

@@ -9,8 +9,8 @@ from pathlib import Path
 import yaml
 
 from edgecompress.errors import UserError
-from edgecompress.names import (ARCHITECTURES, BUDGET_LIMITS, CENTROID_INITS, INPUT_RANGES, MIN_IMAGE_SIZE,
-                                NO_FILE, OPTIMIZERS, OWN_MODEL, PREFERENCES, QUANTIZATIONS)
+from edgecompress.names import (ARCHITECTURES, BUDGET_LIMITS, CENTROID_INITS, FILTER_CRITERIA, INPUT_RANGES,
+                                MIN_IMAGE_SIZE, NO_FILE, OPTIMIZERS, OWN_MODEL, PREFERENCES, QUANTIZATIONS)
 
 
 @dataclass(frozen=True)
@@ -133,6 +133,18 @@ SCHEMA = {
     "cqat": fine_tuning(variant=Rule("a name", lambda v: isinstance(v, str))),
     "cluster_sparse": fine_tuning(clusters=CLUSTERS, init=INITS),
     "pcqat": fine_tuning(),
+    "filter_prune": fine_tuning(
+        criterion=one_of(*FILTER_CRITERIA),
+        ratio=number(0, 1, low_open=True, high_open=True),
+        steps=integer(1),
+        skip_layers=NAMES,
+    ),
+    "filter_prune_kd": fine_tuning(
+        alpha=Rule("auto (paper 004's formula 7 from probe runs) or a number in [0, 1]",
+                   lambda v: v == "auto" or (_is_number(v) and 0 <= v <= 1)),
+        probe_epochs=integer(1),
+        temperature=number(0, 1000, low_open=True),
+    ),
     "distill": fine_tuning(
         student=one_of(*ARCHITECTURES),
         width=number(0, 4, low_open=True),

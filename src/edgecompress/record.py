@@ -11,6 +11,7 @@ class TrainingRecord:
     epoch_seconds: float             # mean wall time of one epoch of the stage that made the model
     best_epoch: int                  # the epoch whose weights were kept (1-based)
     params_count: int                # counted on the saved model
+    macs: int = None                 # multiply-accumulates per image, counted on the saved model
     input_range: tuple = (0, 1)      # what the model's float pixels span: every stage scales images onto it
     architecture: str = None         # a registry name, or the model file the baseline came from
     initial_weights: str = None      # the weights file a registry architecture started from
@@ -22,6 +23,9 @@ class TrainingRecord:
     clustered_layers: tuple = ()
     clusters: int = None
     unsupported_layers: tuple = ()   # "name (Type)" of layers with weights the method left as they are
+    filter_criterion: str = None     # filter pruning: how filters were chosen (fpgm, l1, l2)
+    filter_groups: tuple = ()        # filter pruning: {layers, filters, kept, whole: why left whole or null} per group
+    distillation: dict = None        # distillation fine-tuning: label and teacher weights, the probe gains behind them
 
     def as_dict(self) -> dict:
         return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}

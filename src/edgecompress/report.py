@@ -40,6 +40,8 @@ def rows(metrics_by_model: dict) -> list:
                 "sparsity": m["sparsity"],
                 "max_distinct_per_channel": m["max_distinct_per_channel"],
                 "params_count": metrics["params_count"],
+                "macs": metrics["macs"],
+                "macs_ratio": metrics["macs"] / metrics_by_model[REFERENCE[0]]["macs"],
                 "epoch_seconds": metrics["epoch_seconds"],
             })
     return out
@@ -58,6 +60,8 @@ COLUMNS = (
     ("sparsity", "sparsity", "{:.1%}"),
     ("max_distinct_per_channel", "distinct / channel", "{:,}"),
     ("params_count", "params", "{:,}"),
+    ("macs", "MACs", "{:,}"),
+    ("macs_ratio", "MACs / ref", "{:.2f}"),
     ("epoch_seconds", "s / epoch", "{:.2f}"),
 )
 
@@ -106,11 +110,41 @@ def reference_section(trainings: dict) -> Section:
     ], ["model", "layers left as they are"], left)
 
 
+def _filter_pruning(model: str, training: dict) -> str:
+    groups = training["filter_groups"]
+    pruned = [g for g in groups if not g["whole"]]
+    text = (f"`{model}`: {training['filter_criterion']} removed "
+            f"{sum(g['filters'] - g['kept'] for g in groups):,} of {sum(g['filters'] for g in groups):,} filters "
+            f"in {len(pruned)} of {len(groups)} channel groups (layers joined by a residual add share one group)")
+    whole = [f"{', '.join(g['layers'])} ({g['whole']})" for g in groups if g["whole"]]
+    return text + (f"; left whole: {'; '.join(whole)}." if whole else ".")
+
+
+def _distillation(model: str, training: dict) -> str:
+    weights = training["distillation"]
+    text = (f"`{model}`: distilled from `{training['teacher']}`, label loss weight {weights['labels']:.3f}, "
+            f"teacher {weights['teacher']:.3f}")
+    if "gain_labels" not in weights:
+        return text + " (params)."
+    return text + (f", allocated by paper 004's formula 7 from {weights['probe_epochs']}-epoch probes of a fresh "
+                   f"student: labels alone gained {100 * weights['gain_labels']:+.1f} points, the teacher alone "
+                   f"{100 * weights['gain_teacher']:+.1f} (from {weights['untrained_accuracy']:.3f}).")
+
+
+def methods_section(trainings: dict) -> Section:
+    """What filter pruning removed and which weights distillation fine-tuning used, for the models that have them."""
+    return Section("Filter pruning and distillation", [
+        *(_filter_pruning(model, t) for model, t in trainings.items() if t.get("filter_groups")),
+        *(_distillation(model, t) for model, t in trainings.items() if t.get("distillation")),
+    ])
+
+
 def sections(table, front, picks: dict, best, trainings: dict) -> list:
     """The report's content, independent of the format it is written in."""
     on_front = {selection.row_id(r) for r in front}
-    return [
+    content = [
         reference_section(trainings),
+        methods_section(trainings),
         Section("Recommendations", [
             "One pick per deployment budget (params: report.budgets): the best model by the budget's preference "
             "among those within all its limits, or the closest miss. KB are 1,000 bytes of the gzipped .tflite; "
@@ -132,12 +166,15 @@ def sections(table, front, picks: dict, best, trainings: dict) -> list:
             f"Reference: `{REFERENCE[0]}` at `{REFERENCE[1]}`. Sizes are the .tflite files; \"gzip x smaller\" "
             "divides the reference's gzipped size by each model's gzipped size. Sparsity (zero weights over all "
             "kernels) and distinct values (the most in any output channel of a clustered kernel, or of any kernel "
-            "for unclustered models) are read back from each .tflite file.",
+            "for unclustered models) are read back from each .tflite file. MACs (multiply-accumulates per image) "
+            "are counted on each saved model's graph: weights pruned to zero are still multiplied, so sparse models "
+            "keep the reference's MACs; only removed filters (filter pruning) or a smaller network lower them.",
         ], [c[1] for c in COLUMNS] + ["Pareto"], [cells(r) + ["yes" if selection.row_id(r) in on_front else ""]
                                                     for r in table]),
         Section("Training curves", ["Loss and accuracy per epoch of every training stage (plots/train/<model>.csv)."],
                 figures=("training_curves",)),
     ]
+    return [section for section in content if section.paragraphs]
 
 
 def markdown(content: list) -> str:

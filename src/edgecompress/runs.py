@@ -4,7 +4,7 @@ Shared by every stage that trains or fine-tunes, so that each stage script only 
 """
 from pathlib import Path
 
-from edgecompress import data, models, training
+from edgecompress import data, macs, models, training
 from edgecompress.record import TrainingRecord
 
 CURVES = Path("plots/train")  # <model>.csv per trained model: committed, read by the report and `dvc plots`
@@ -33,17 +33,36 @@ def compress(method, source_dir, model_dir, data_dir, train_cfg: dict, seed: int
     decayed along a cosine; the last epoch's weights are kept (an earlier one may predate the final
     sparsity or clustering).
     """
-    upstream_model, upstream = load(source_dir)
+    model, upstream = load(source_dir)
     parts = splits(data_dir)
     steps = training.total_steps(parts, train_cfg["batch_size"], method.epochs)
+
+    def fine_tune(trainable, epochs, callbacks=()):
+        return training.fit(trainable, parts, optimizer=train_cfg["optimizer"], learning_rate=method.learning_rate,
+                            schedule="cosine", epochs=epochs, batch_size=train_cfg["batch_size"], seed=seed,
+                            augment=augmenter(train_cfg, seed), keep_best=False, callbacks=callbacks,
+                            input_range=upstream.input_range)
+
+    train_images = training.images(parts["train"][0], train_cfg["batch_size"], upstream.input_range)
+
+    def trial(trainable, epochs, measured=None):
+        """Fit `trainable` for `epochs`; the validation accuracy of `measured` (default: it) with fresh BatchNorm
+        statistics, which a short run leaves far behind its weights."""
+        measured = trainable if measured is None else measured
+        if epochs:
+            fine_tune(trainable, epochs)
+            training.reestimate_batch_norm(measured, train_images)
+        return training.accuracy(measured, parts["val"], train_cfg["batch_size"], upstream.input_range)
+
     training.seed_everything(seed)
-    model = method.apply(upstream_model, upstream, steps)
-    fit = training.fit(model, parts, optimizer=train_cfg["optimizer"], learning_rate=method.learning_rate,
-                       schedule="cosine", epochs=method.epochs, batch_size=train_cfg["batch_size"], seed=seed,
-                       augment=augmenter(train_cfg, seed), keep_best=False, callbacks=method.callbacks(),
-                       input_range=upstream.input_range)
-    final = method.finish(model, training.images(parts["train"][0], train_cfg["batch_size"], upstream.input_range))
-    save(model_dir, final, fit, source=Path(source_dir).name, input_range=upstream.input_range, **method.facts())
+    method.calibrate(model, trial)
+    fits = []
+    for _ in range(method.rounds):
+        trainable = method.apply(model, upstream, steps)
+        fits.append(fine_tune(trainable, method.epochs, method.callbacks()))
+        model = method.finish(trainable, train_images)
+    save(model_dir, model, training.join_fits(fits), source=Path(source_dir).name, input_range=upstream.input_range,
+         **method.facts())
 
 
 def build_student(distill_cfg: dict, dataset_card: dict):
@@ -65,4 +84,5 @@ def save(model_dir, model, fit: dict, **facts) -> None:
     model_dir = Path(model_dir)
     training.save(model, model_dir / "model")
     training.write_history(fit.pop("history"), CURVES / f"{model_dir.name}.csv")
-    TrainingRecord(**fit, params_count=models.count_parameters(model), **facts).write(model_dir / "train.json")
+    TrainingRecord(**fit, params_count=models.count_parameters(model), macs=macs.count(model),
+                   **facts).write(model_dir / "train.json")

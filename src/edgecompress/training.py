@@ -83,6 +83,12 @@ def images(x, batch_size: int, input_range=(0, 1)):
     return tf.data.Dataset.from_tensor_slices(to_float(x, input_range)).batch(batch_size)
 
 
+def accuracy(model, split, batch_size: int, input_range=(0, 1)) -> float:
+    """Share of the images of `split` (x, y) that `model` classifies right."""
+    x, y = split
+    return float((model.predict(images(x, batch_size, input_range), verbose=0).argmax(axis=1) == y).mean())
+
+
 def fit(model, splits, *, optimizer, learning_rate, epochs, batch_size, seed, schedule="constant",
         augment=None, keep_best=True, callbacks=(), input_range=(0, 1)):
     """Compile and fit `model` on splits['train'], validating on splits['val'] with one of names.OPTIMIZERS.
@@ -109,6 +115,14 @@ def fit(model, splits, *, optimizer, learning_rate, epochs, batch_size, seed, sc
             for i in range(len(timer.seconds))
         ],
     }
+
+
+def join_fits(fits: list) -> dict:
+    """The fit records of consecutive rounds of fine-tuning as one: epochs add up, the curve runs on."""
+    history = [dict(row, epoch=i + 1) for i, row in enumerate(row for fit in fits for row in fit["history"])]
+    epochs = sum(fit["epochs"] for fit in fits)
+    seconds = sum(fit["epoch_seconds"] * fit["epochs"] for fit in fits) / epochs
+    return {"epochs": epochs, "epoch_seconds": seconds, "best_epoch": epochs, "history": history}
 
 
 def reestimate_batch_norm(model, batches) -> None:

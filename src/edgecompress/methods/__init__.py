@@ -2,6 +2,8 @@
 from functools import partial
 
 from edgecompress.methods.clustering import Cluster, ClusterSparse
+from edgecompress.methods.filter_pruning import FilterPrune
+from edgecompress.methods.knowledge_distillation import DistillFineTune
 from edgecompress.methods.pruning import Prune
 from edgecompress.methods.quantization import QuantizationAware
 
@@ -13,6 +15,8 @@ METHODS = {
     "pqat": partial(QuantizationAware, preserve="sparsity"),
     "cqat": partial(QuantizationAware, preserve="clusters"),
     "pcqat": partial(QuantizationAware, preserve="clusters_and_sparsity"),
+    "filter_prune": FilterPrune,
+    "filter_prune_kd": DistillFineTune,
 }
 
 

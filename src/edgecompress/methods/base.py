@@ -5,12 +5,19 @@ from edgecompress.record import TrainingRecord
 class Method:
     """A compression method configured by its params section: `apply`, fit with `callbacks`, then `finish`.
 
-    Every section has the fine-tuning `epochs` and `learning_rate`; `facts` go into the training record.
+    Every section has the fine-tuning `epochs` and `learning_rate`; `facts` go into the training record. A method
+    with several `rounds` is applied, fitted and finished once per round, each round on the last one's model.
     """
+
+    rounds = 1
 
     def __init__(self, settings: dict):
         self.settings = settings
         self.epochs, self.learning_rate = settings["epochs"], settings["learning_rate"]
+
+    def calibrate(self, model, trial) -> None:
+        """Settle settings from short runs before `apply`; `trial(trainable, epochs, measured=None)` fits `trainable`
+        and returns the validation accuracy of `measured` (a model it trains, by default itself)."""
 
     def apply(self, model, upstream: TrainingRecord, steps: int):
         """A trainable copy of `model` with the method applied; `steps`: optimizer steps of the fine-tuning."""

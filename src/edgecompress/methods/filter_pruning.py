@@ -1,0 +1,39 @@
+"""Filter pruning (paper 004's FPGM, or L1 / L2): remove whole filters so the network itself shrinks and speeds up.
+
+Each of filter_prune.steps rounds removes an equal share of every prunable group's filters, then fine-tunes for
+filter_prune.epochs; after the last round filter_prune.ratio of the filters are gone.
+"""
+from edgecompress.filter_surgery import prune_filters
+from edgecompress.methods.base import Method
+from edgecompress.training import reestimate_batch_norm
+
+
+class FilterPrune(Method):
+    """Shrink the upstream model by filter_prune.criterion, fine-tuning after each of filter_prune.steps rounds."""
+
+    def __init__(self, settings: dict):
+        super().__init__(settings)
+        self.rounds = settings["steps"]
+        self.round_ratio = 1 - (1 - settings["ratio"]) ** (1 / self.rounds)  # compounds to `ratio` over the rounds
+        self.plans = []
+
+    def apply(self, model, upstream, steps):
+        s = self.settings
+        smaller, plan = prune_filters(model, s["criterion"], self.round_ratio, s["skip_layers"])
+        self.plans.append(plan)
+        return smaller
+
+    def finish(self, model, train_images):
+        """Re-estimate BatchNorm statistics, which lag behind the weights after fine-tuning a reshaped network."""
+        reestimate_batch_norm(model, train_images)
+        return model
+
+    def facts(self):
+        """Per prunable group: its layers, filters before the first round and after the last, or why it is whole."""
+        first, last = self.plans[0], self.plans[-1]
+        groups = []
+        for group, final in zip(first.roots(), last.roots()):
+            kept = len(final.keep) if final.keep is not None else final.size
+            groups.append({"layers": group.producers, "filters": group.size, "kept": kept, "whole": group.whole})
+        return {"filter_groups": [g for g in groups if g["layers"]], "unsupported_layers": first.unfollowed,
+                "filter_criterion": self.settings["criterion"]}

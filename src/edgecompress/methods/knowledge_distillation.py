@@ -1,0 +1,56 @@
+"""Paper 004's distillation step: fine-tune the upstream (pruned) model as the student of a frozen teacher.
+
+The weight of the labels against the teacher's soft targets is a param, or `auto`: paper 004's formula 7 shares
+it in proportion to the gain each source alone gives a fresh copy of the student in a short probe run.
+"""
+from edgecompress.backend import keras
+from edgecompress.distillation import Distiller
+from edgecompress.errors import UserError
+from edgecompress.methods.base import Method
+
+
+def allocate(gain_labels: float, gain_teacher: float) -> float:
+    """Formula 7: the labels' weight I_labels / (I_labels + I_teacher); a source that did not help counts 0, and
+    when neither helped both weigh 0.5."""
+    labels, teacher = max(gain_labels, 0.0), max(gain_teacher, 0.0)
+    return labels / (labels + teacher) if labels + teacher > 0 else 0.5
+
+
+class DistillFineTune(Method):
+    """Fine-tune on `alpha` x label loss + (1 - alpha) x distillation loss from the teacher given by `use_teacher`."""
+
+    teacher = None
+
+    def use_teacher(self, model, name: str) -> None:
+        self.teacher, self.teacher_name = model, name
+
+    def calibrate(self, model, trial):
+        if self.teacher is None:
+            raise UserError("distillation fine-tuning needs a teacher: add teacher=<model folder> to the command")
+        alpha = self.settings["alpha"]
+        if alpha != "auto":
+            self.alpha, self.weights = alpha, {}
+            return
+        fresh = keras.models.clone_model(model)  # the student's architecture, newly initialised: paper 004's C
+        start, epochs = fresh.get_weights(), self.settings["probe_epochs"]
+        untrained = trial(fresh, 0)
+        gains = {}
+        for source, probe_alpha in (("labels", 1.0), ("teacher", 0.0)):
+            fresh.set_weights(start)
+            gains[source] = trial(self._distiller(fresh, probe_alpha), epochs, fresh) - untrained
+        self.alpha = allocate(gains["labels"], gains["teacher"])
+        self.weights = {"probe_epochs": epochs, "untrained_accuracy": untrained,
+                        "gain_labels": gains["labels"], "gain_teacher": gains["teacher"]}
+
+    def _distiller(self, student, alpha: float) -> Distiller:
+        return Distiller(student, self.teacher, alpha, self.settings["temperature"])
+
+    def apply(self, model, upstream, steps):
+        return self._distiller(model, self.alpha)
+
+    def finish(self, model, train_images):
+        return model.student
+
+    def facts(self):
+        return {"teacher": self.teacher_name,
+                "distillation": {"labels": self.alpha, "teacher": 1 - self.alpha, **self.weights}}
