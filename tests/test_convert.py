@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from edgecompress import convert, models, runner, training
+from edgecompress import convert, models, runner, tflite_weights, training
 from test_models_and_training import tiny_splits
 
 
@@ -35,6 +35,17 @@ def test_io_and_weight_types(converted):
     assert np.int8 in tensor_types(folder / "dynamic.tflite")[2]
     assert tensor_types(folder / "int8.tflite")[:2] == (np.int8, np.int8)
     assert np.int16 in tensor_types(folder / "int16x8.tflite")[2]
+
+
+def test_fp16_kernels_read_back_are_the_fp32_kernels_in_half_precision(converted):
+    """Read through DEQUANTIZE in the fp16 file, whatever XNNPACK's delegate node lists as its outputs; both files
+    hold the kernels with BatchNorm folded in."""
+    model, folder, _ = converted
+    full = dict(tflite_weights.kernels(folder / "fp32.tflite"))
+    half = dict(tflite_weights.kernels(folder / "fp16.tflite"))
+    assert half.keys() == full.keys() == {layer.name for layer in model.layers if hasattr(layer, "kernel")}
+    for name, kernel in half.items():
+        np.testing.assert_array_equal(kernel, full[name].astype(np.float16), name)
 
 
 def test_sizes_shrink_as_expected(converted):

@@ -24,7 +24,8 @@ def kernels(path):
     interpreter.allocate_tensors()
     ops = interpreter._get_ops_details()  # the interpreter's op table: the only graph view LiteRT exposes
     tensors = {t["index"]: t for t in interpreter.get_tensor_details()}
-    producer = {int(out): op for op in ops for out in op["outputs"]}
+    # the graph's own producers: a delegate node (XNNPACK) also lists the tensors it computes, DEQUANTIZE outputs too
+    producer = {int(out): op for op in ops if op["op_name"] != "DELEGATE" for out in op["outputs"]}
     found = []
     for op in ops:
         if op["op_name"] not in WEIGHT_OPS:
