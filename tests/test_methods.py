@@ -93,8 +93,7 @@ def test_filter_pruning_in_rounds_then_distillation_with_auto_weights(tmp_path, 
     runs.compress(prune, "models/baseline", "models/filter_pruned", "data", TRAIN, seed=0)
     distill = methods.create("filter_prune_kd", {**FINE_TUNING, "alpha": "auto", "probe_epochs": 1,
                                                  "temperature": 4})
-    distill.use_teacher(*runs.load("models/baseline"))
-    distill.teacher_name = "baseline"
+    distill.use_teacher(runs.load("models/baseline")[0], "baseline")
     runs.compress(distill, "models/filter_pruned", "models/filter_pruned_kd", "data", TRAIN, seed=0)
 
     base, pruned = (TrainingRecord.read(f"models/{m}/train.json") for m in ("baseline", "filter_pruned"))
