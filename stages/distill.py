@@ -16,8 +16,9 @@ def main(data_dir, teacher_dir, model_dir):
     student = runs.build_student(cfg, read_json(Path(data_dir) / "dataset.json"))
     distiller = distillation.Distiller(student, teacher, cfg["alpha"], cfg["temperature"])
     fit = runs.train_student(distiller, data_dir, p["train"], cfg, seed, record.input_range)
+    weights = {"labels": cfg["alpha"], "teacher": 1 - cfg["alpha"], "temperature": cfg["temperature"]}
     runs.save(model_dir, student, fit, teacher=Path(teacher_dir).name, input_range=record.input_range,
-              architecture=cfg["student"])
+              architecture=cfg["student"], distillation=weights)
 
 
 if __name__ == "__main__":

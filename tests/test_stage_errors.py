@@ -10,6 +10,7 @@ CONVERT = ("convert.py", ["data", "models/baseline"])
 EVALUATE = ("evaluate.py", ["data", "models/baseline", "metrics"])
 DISTILL = ("distill.py", ["data", "models/baseline", "models/student_distilled"])
 TRAIN_STUDENT = ("train_student.py", ["data", "models/student_scratch"])
+DISTILL_ATTENTION = ("distill_attention.py", ["data", "models/baseline", "models/student_attention"])
 REPORT = ("report.py", ["metrics", "plots/train", "report"])
 
 
@@ -69,6 +70,19 @@ CASES = [
     (*DISTILL, {"distill": {"student": "alexnet"}}, ["distill.student", "'alexnet'", "resnet18, resnet20, resnet32"],
      "models"),
     (*TRAIN_STUDENT, {"distill": {"input_size": 16}}, ["distill.input_size", "16", ">= 32"], "models"),
+    (*DISTILL_ATTENTION, {"distill_attention": {"beta": -1}}, ["distill_attention.beta", "-1", "[0, inf]"], "models"),
+    (*DISTILL_ATTENTION, {"distill_attention": {"kd_weight": "high"}}, ["distill_attention.kd_weight", "'high'"],
+     "models"),
+    (*compress("lowrank"), {"lowrank": {"energy": 0}}, ["lowrank.energy", "0", "null or a number in (0, 1]"], "models"),
+    (*compress("lowrank"), {"lowrank": {"energy": 1.5}}, ["lowrank.energy", "1.5", "(0, 1]"], "models"),
+    (*compress("lowrank"), {"lowrank": {"energy": None, "rank_ratio": 0}}, ["lowrank.rank_ratio", "0", "(0, 1]"],
+     "models"),
+    (*compress("lowrank"), {"lowrank": {"energy": None, "rank_ratio": 2}}, ["lowrank.rank_ratio", "2", "(0, 1]"],
+     "models"),
+    (*compress("lowrank"), {"lowrank": {"energy": 0.9, "rank_ratio": 0.5}},
+     ["lowrank.energy = 0.9 and lowrank.rank_ratio = 0.5", "exactly one of them set"], "models"),
+    (*compress("lowrank"), {"lowrank": {"energy": None}},
+     ["lowrank.energy = None and lowrank.rank_ratio = None", "exactly one of them set"], "models"),
     (*REPORT, {"report": {"budgets": {"tiny": {"max_gzip_kb": -1}}}},
      ["report.budgets.tiny.max_gzip_kb", "-1", "(0, inf]"], "report"),
     (*REPORT, {"report": {"budgets": {"tiny": {"max_kb": 50}}}},
@@ -126,7 +140,8 @@ def saved_baseline(tmp_path_factory):
 
 
 @pytest.mark.parametrize("script, args, section", [(*compress("prune", model="pruned"), "prune"),
-                                                   (*compress("cluster", "baseline", "clustered_kpp32", "variant=kpp32"), "cluster")])
+                                                   (*compress("cluster", "baseline", "clustered_kpp32", "variant=kpp32"), "cluster"),
+                                                   (*compress("lowrank"), "lowrank")])
 def test_unknown_skip_layer_stops_before_training(saved_baseline, script, args, section):
     write_params(saved_baseline, {section: {"skip_layers": ["stem_conv", "conv9"]}})
     result = run(["python", str(ROOT / "stages" / script), *args], saved_baseline, check=False)
@@ -149,3 +164,31 @@ def test_a_filter_ratio_that_empties_a_layer_stops_before_training(saved_baselin
     assert lines[0].startswith("error: params: filter_prune.ratio = 0.95 is not allowed; it would leave ")
     assert "with no filter of its 8; expected a ratio below 0.938" in lines[0]
     assert sorted(p.name for p in (saved_baseline / "models").iterdir()) == ["baseline"]
+
+
+def test_a_teacher_without_stages_to_pair_stops_attention_transfer(tmp_path):
+    """A dense-only teacher has no attention map: one line naming it, nothing written."""
+    from edgecompress import data, training
+    from edgecompress.backend import keras
+    from edgecompress.files import write_json
+    from edgecompress.record import TrainingRecord
+
+    rng = np.random.default_rng(0)
+    for split in ("train", "val"):
+        data.save_split(tmp_path / f"data/{split}.npz", rng.integers(0, 256, (20, 32, 32, 1), np.uint8),
+                        np.arange(20) % 10)
+    write_json(tmp_path / "data/dataset.json", {"image_shape": [32, 32, 1], "classes": [str(i) for i in range(10)]})
+    image = keras.Input((32, 32, 1))
+    logits = keras.layers.Dense(10, name="logits")(keras.layers.Flatten()(image))
+    teacher = keras.Model(image, keras.layers.Activation("softmax")(logits), name="mlp")
+    training.save(teacher, tmp_path / "models/baseline/model")
+    TrainingRecord(epochs=1, epoch_seconds=1.0, best_epoch=1, params_count=teacher.count_params()).write(
+        tmp_path / "models/baseline/train.json")
+    write_params(tmp_path)
+    result = run(["python", str(ROOT / "stages" / DISTILL_ATTENTION[0]), *DISTILL_ATTENTION[1]], tmp_path, check=False)
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("error: attention transfer: mlp has no convolutional stage"), lines[0]
+    assert sorted(p.name for p in (tmp_path / "models").iterdir()) == ["baseline"]
+    assert not (tmp_path / "plots").exists()

@@ -63,6 +63,7 @@ NAMES = Rule("a list of layer names", lambda v: isinstance(v, list) and all(isin
 SPARSITY = number(0, 1, high_open=True)
 CLUSTERS = integer(2, 65536)
 INITS = one_of(*CENTROID_INITS)
+SHARE_OR_NULL = Rule("null or a number in (0, 1]", lambda v: v is None or (_is_number(v) and 0 < v <= 1))
 END_STEP = Rule("auto (the last pruning step of fine-tuning) or an integer >= 1",
                 lambda v: v == "auto" or (_is_int(v) and v >= 1))
 
@@ -145,6 +146,11 @@ SCHEMA = {
         probe_epochs=integer(1),
         temperature=number(0, 1000, low_open=True),
     ),
+    "lowrank": fine_tuning(
+        energy=SHARE_OR_NULL,
+        rank_ratio=SHARE_OR_NULL,
+        skip_layers=NAMES,
+    ),
     "distill": fine_tuning(
         student=one_of(*ARCHITECTURES),
         width=number(0, 4, low_open=True),
@@ -152,6 +158,10 @@ SCHEMA = {
         alpha=number(0, 1),
         temperature=number(0, 1000, low_open=True),
     ),
+    "distill_attention": {
+        "beta": number(0, float("inf")),
+        "kd_weight": number(0, float("inf")),
+    },
     "convert": {
         "quantizations": list_of(*QUANTIZATIONS),
         "representative_samples": integer(1),
@@ -220,6 +230,11 @@ def _check_across_keys(picked: dict) -> None:
     elif train and train["epochs"] == 0:
         raise UserError(f"params: train.epochs = 0 is not allowed with train.architecture {train['architecture']}; "
                         f"expected at least 1 (0 takes a train.model_file as it is)")
+    lowrank = picked.get("lowrank")
+    if lowrank and (lowrank["energy"] is None) == (lowrank["rank_ratio"] is None):
+        raise UserError(f"params: lowrank.energy = {lowrank['energy']!r} and lowrank.rank_ratio = "
+                        f"{lowrank['rank_ratio']!r} are not allowed together; expected exactly one of them set, the "
+                        "other null")
     report = picked.get("report")
     if report and report["highlight"] not in report["budgets"]:
         raise UserError(f"params: report.highlight = {report['highlight']!r} is not allowed; expected one of the "

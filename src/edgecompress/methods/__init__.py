@@ -4,6 +4,7 @@ from functools import partial
 from edgecompress.methods.clustering import Cluster, ClusterSparse
 from edgecompress.methods.filter_pruning import FilterPrune
 from edgecompress.methods.knowledge_distillation import DistillFineTune
+from edgecompress.methods.low_rank import LowRank
 from edgecompress.methods.pruning import Prune
 from edgecompress.methods.quantization import QuantizationAware
 
@@ -17,6 +18,7 @@ METHODS = {
     "pcqat": partial(QuantizationAware, preserve="clusters_and_sparsity"),
     "filter_prune": FilterPrune,
     "filter_prune_kd": DistillFineTune,
+    "lowrank": LowRank,
 }
 
 

@@ -53,4 +53,5 @@ class DistillFineTune(Method):
 
     def facts(self):
         return {"teacher": self.teacher_name,
-                "distillation": {"labels": self.alpha, "teacher": 1 - self.alpha, **self.weights}}
+                "distillation": {"labels": self.alpha, "teacher": 1 - self.alpha,
+                                 "temperature": self.settings["temperature"], **self.weights}}
