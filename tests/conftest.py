@@ -25,6 +25,7 @@ TINY = {
     "pcqat": {"epochs": 1},
     "filter_prune": {"epochs": 1},
     "filter_prune_kd": {"epochs": 1},
+    "lowrank": {"epochs": 1},
     "distill": {"epochs": 1},
     "convert": {"representative_samples": 16},
     "evaluate": {"warmup": 2},

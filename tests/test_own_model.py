@@ -97,12 +97,14 @@ def test_every_stage_runs_on_the_users_model_taken_as_it_is(repo, monkeypatch):
              ("pqat", "pruned", "pqat"), ("cqat", "clustered_kpp32", "cqat"), ("pcqat", "cluster_sparse", "pcqat"),
              ("filter_prune", "baseline", "filter_pruned"),
              ("filter_prune_kd", "filter_pruned", "filter_pruned_kd", "teacher=models/baseline"),
-             ("qat", "filter_pruned_kd", "filter_pruned_kd_qat")]
+             ("qat", "filter_pruned_kd", "filter_pruned_kd_qat"), ("lowrank", "baseline", "lowrank")]
     for method, source, model, *options in chain:
         compress(method, "data", f"models/{source}", f"models/{model}", *options)
     stage("distill")("data", "models/baseline", "models/student_distilled")
+    stage("distill_attention")("data", "models/baseline", "models/student_attention")
     models = ["baseline", "pruned", "cluster_sparse", "clustered_kpp32", "qat", "pqat", "cqat", "pcqat",
-              "student_distilled", "filter_pruned", "filter_pruned_kd", "filter_pruned_kd_qat"]
+              "student_distilled", "filter_pruned", "filter_pruned_kd", "filter_pruned_kd_qat", "lowrank",
+              "student_attention"]
     for model in models:
         stage("convert")("data", f"models/{model}")
         stage("evaluate")("data", f"models/{model}", "metrics")
@@ -116,6 +118,11 @@ def test_every_stage_runs_on_the_users_model_taken_as_it_is(repo, monkeypatch):
     assert json.loads((repo / "models/student_distilled/train.json").read_text())["teacher"] == "baseline"
     groups = json.loads((repo / "models/filter_pruned/train.json").read_text())["filter_groups"]
     assert {tuple(sorted(g["layers"])): g["kept"] for g in groups} == {("conv", "sep2"): 8, ("sep1",): 8, ("head",): 10}
+    lowrank = json.loads((repo / "models/lowrank/train.json").read_text())
+    assert [f["layer"] for f in lowrank["factorized_layers"]] == ["conv", "head"]
+    assert lowrank["unsupported_layers"] == ["sep1 (SeparableConv2D)", "sep2 (SeparableConv2D)"]
+    pairs = json.loads((repo / "models/student_attention/train.json").read_text())["attention"]["pairs"]
+    assert {p["teacher"] for p in pairs} == {"relu"}  # the user's model computes at one size: 16x16 after `conv`
     # the runner scales the test images as the model was trained: the fp32 file scores what Keras scores
     x, y = data.load_split(repo / "data/test.npz")
     keras_accuracy = float((probabilities(keras.models.load_model(repo / "imports/mine.keras"), repo).argmax(1)

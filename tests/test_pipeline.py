@@ -14,7 +14,8 @@ from edgecompress import tflite_weights
 
 QUANTS = ("fp32", "fp16", "dynamic", "int8", "int16x8")
 FLOAT_MODELS = ("baseline", "pruned", "clustered_kpp32", "clustered_lin32", "clustered_kpp256", "cluster_sparse",
-                "student_distilled", "student_scratch", "filter_pruned", "filter_pruned_kd")
+                "student_distilled", "student_attention", "student_scratch", "filter_pruned", "filter_pruned_kd",
+                "lowrank")
 QAT_MODELS = ("qat", "pqat", "cqat", "pcqat", "filter_pruned_kd_qat")
 MODEL_QUANTS = [(m, q) for m in FLOAT_MODELS for q in QUANTS] + [(m, "int8") for m in QAT_MODELS]
 KEYS = ("accuracy", "macro_precision", "macro_recall", "size_bytes", "gzip_bytes", "latency_p50_ms",
@@ -82,11 +83,29 @@ def test_details_have_classes_confusion_and_weights(pipeline):
 
 def test_training_curves_for_dvc_plots(pipeline):
     epochs = {"baseline": 2, "pruned": 1, "clustered_kpp32": 1, "cluster_sparse": 1, "pcqat": 1, "student_distilled": 1,
-              "student_scratch": 1, "filter_pruned": 1, "filter_pruned_kd": 1, "filter_pruned_kd_qat": 1}
+              "student_scratch": 1, "student_attention": 1, "filter_pruned": 1, "filter_pruned_kd": 1,
+              "filter_pruned_kd_qat": 1, "lowrank": 1}
     for model, count in epochs.items():
         lines = (pipeline / f"plots/train/{model}.csv").read_text().splitlines()
         assert {"epoch", "loss", "accuracy", "val_loss", "val_accuracy"} <= set(lines[0].split(","))
         assert len(lines) == 1 + count, model
+
+
+def test_lowrank_and_the_attention_student_are_counted_on_their_saved_models(pipeline):
+    from edgecompress import macs, models
+
+    saved = {name: models.load(pipeline / f"models/{name}/model") for name in ("lowrank", "student_attention")}
+    for name, model in saved.items():
+        assert metrics_of(pipeline, name)["params_count"] == models.count_parameters(model), name
+        assert metrics_of(pipeline, name)["macs"] == macs.count(model), name
+    record = json.loads((pipeline / "models/lowrank/train.json").read_text())
+    split = {f["layer"] for f in record["factorized_layers"] if f["factorized"]}
+    assert split and {f"{name}_basis" for name in split} <= {layer.name for layer in saved["lowrank"].layers}
+    assert metrics_of(pipeline, "lowrank")["params_count"] < metrics_of(pipeline, "baseline")["params_count"]
+    assert metrics_of(pipeline, "lowrank")["macs"] < metrics_of(pipeline, "baseline")["macs"]
+    attention = json.loads((pipeline / "models/student_attention/train.json").read_text())["attention"]
+    assert attention["beta"] == tiny_params(pipeline)["distill_attention"]["beta"] and attention["pairs"]
+    assert f"`student_attention` matched {attention['pairs'][0]['student']}" in (pipeline / "report/report.md").read_text()
 
 
 def test_second_repro_is_a_no_op(pipeline):
@@ -116,12 +135,14 @@ def changed_stages(repo, dotted_key, value):
                              "evaluate@pqat", "evaluate@cqat", "evaluate@pcqat", "evaluate@student_distilled",
                              "evaluate@student_scratch", "evaluate_clustered@kpp32",
                              "evaluate_clustered@lin32", "evaluate_clustered@kpp256", "evaluate@filter_pruned",
-                             "evaluate@filter_pruned_kd", "evaluate@filter_pruned_kd_qat"}),
+                             "evaluate@filter_pruned_kd", "evaluate@filter_pruned_kd_qat",
+                             "evaluate@student_attention", "evaluate@lowrank"}),
     ("convert.representative_samples", 17, {"convert@baseline", "convert@pruned", "convert@cluster_sparse",
                                             "convert@student_distilled", "convert@student_scratch",
                                             "convert_clustered@kpp32", "convert_clustered@lin32",
                                             "convert_clustered@kpp256", "convert@filter_pruned",
-                                            "convert@filter_pruned_kd"}),
+                                            "convert@filter_pruned_kd", "convert@student_attention",
+                                            "convert@lowrank"}),
     ("train.epochs", 3, {"train"}),
     ("data.test_fraction", 0.25, {"prepare"}),
 ])
@@ -138,9 +159,12 @@ def test_status_names_only_the_stages_reading_the_param(pipeline, key, value, ex
       "compress@cluster_sparse", "convert@cluster_sparse", "evaluate@cluster_sparse", "compress@pcqat",
       "convert_qat@pcqat", "evaluate@pcqat", "report"}),
     ("distill.alpha", 0.5, {"distill"}, {"convert@student_distilled", "evaluate@student_distilled", "report"}),
-    ("distill.epochs", 2, {"distill", "train_student"},
+    ("distill.epochs", 2, {"distill", "train_student", "distill_attention"},
      {"convert@student_distilled", "evaluate@student_distilled", "convert@student_scratch",
-      "evaluate@student_scratch", "report"}),
+      "evaluate@student_scratch", "convert@student_attention", "evaluate@student_attention", "report"}),
+    ("distill_attention.beta", 500, {"distill_attention"},
+     {"convert@student_attention", "evaluate@student_attention", "report"}),
+    ("lowrank.energy", 0.6, {"compress@lowrank"}, {"convert@lowrank", "evaluate@lowrank", "report"}),
     ("cluster_sparse.clusters", 8, {"compress@cluster_sparse"},
      {"convert@cluster_sparse", "evaluate@cluster_sparse", "compress@pcqat", "convert_qat@pcqat", "evaluate@pcqat",
       "report"}),
@@ -189,7 +213,8 @@ def test_repro_after_a_param_change_reruns_exactly_its_downstream(pipeline):
                                          "convert@student_distilled", "convert@student_scratch",
                                          "convert_clustered@kpp32", "convert_clustered@lin32",
                                          "convert_clustered@kpp256", "convert@filter_pruned",
-                                         "convert@filter_pruned_kd"})
+                                         "convert@filter_pruned_kd", "convert@student_attention",
+                                         "convert@lowrank"})
     assert "convert_qat@pcqat" not in ran and "train" not in ran
     run(["dvc", "repro"], pipeline)  # back to the tiny params: restored from DVC's run cache
     assert "up to date" in run(["dvc", "status"], pipeline).stdout

@@ -112,7 +112,7 @@ def test_plot_files_parse_and_dvc_renders_every_plot(pipeline, tmp_path):
 
 def test_html_report_has_the_tables_and_every_figure_as_a_png(pipeline):
     page = parse_page(read(pipeline, "report/report.html"))
-    assert page.headings == ["Reference model", "Filter pruning and distillation", "Recommendations",
+    assert page.headings == ["Reference model", "Students", "What the methods did", "Recommendations",
                              "Best compressed model", "Pareto front", "All models", "Training curves"]
     params_count = json.loads(read(pipeline, "metrics/baseline.json"))["params_count"]
     assert f"`baseline`: resnet18, {params_count:,} parameters, pixels scaled to [0, 1]" in read(pipeline,

@@ -43,12 +43,12 @@ def test_rows_are_relative_to_the_fp32_baseline():
     picks = {"small": selection.recommend(rows, {"max_gzip_kb": 1, "prefer": "accuracy"}),
              "tiny": selection.recommend(rows, {"max_gzip_kb": 0.5, "prefer": "accuracy"})}
     training = {"architecture": "imports/mine.keras", "params_count": 100, "input_range": [-1, 1],
-                "initial_weights": None, "initial_weight_layers": None, "unsupported_layers": []}
+                "initial_weights": None, "initial_weight_layers": None, "unsupported_layers": [], "source": "baseline"}
     groups = [{"layers": ["stem_conv", "b_conv"], "filters": 8, "kept": 4, "whole": None},
               {"layers": ["logits"], "filters": 10, "kept": 10, "whole": "it is a model output"}]
     weights = {"labels": 0.25, "teacher": 0.75, "probe_epochs": 1, "untrained_accuracy": 0.1, "gain_labels": 0.2,
                "gain_teacher": 0.6}
-    trainings = {"baseline": training, "pruned": {**training, "unsupported_layers": ["prelu (PReLU)"]},
+    trainings = {"baseline": {**training, "source": None}, "pruned": {**training, "unsupported_layers": ["prelu (PReLU)"]},
                  "filter_pruned": {**training, "filter_criterion": "fpgm", "filter_groups": groups},
                  "filter_pruned_kd": {**training, "teacher": "baseline", "distillation": weights}}
     content = report.sections(rows, front, picks, rows[1], trainings)
@@ -65,6 +65,47 @@ def test_rows_are_relative_to_the_fp32_baseline():
     assert "| small | baseline int8: accuracy 0.9800 (-1.00 points), gzip 0.7 KB, p50 0.050 ms" in text
     assert "| tiny | No model fits (gzip size ≤ 0.5 KB). The closest is baseline int8: gzip size 0.7 KB is 44 %" in text
     assert "2 of the 2 models x quantizations are not dominated" in text
+
+
+def test_the_three_students_stand_side_by_side_and_factorization_is_described():
+    metrics = {name: {"params_count": params, "macs": 500, "epoch_seconds": 1.0, "fp32": block(accuracy, 900, 800, 0.1),
+                      "int8": block(accuracy - 0.01, 300, 250, 0.05)}
+               for name, params, accuracy in (("baseline", 1000, 0.99), ("lowrank", 400, 0.985),
+                                              ("student_scratch", 200, 0.95), ("student_distilled", 200, 0.96),
+                                              ("student_attention", 200, 0.97))}
+    rows = report.rows(metrics)
+    base = {"architecture": "mobilenetv2", "input_range": [0, 1], "initial_weights": None, "unsupported_layers": [],
+            "source": None, "teacher": None, "params_count": 200}
+    pairs = [{"student": "block_3_expand_relu", "teacher": "stem_relu", "student_size": [16, 16],
+              "teacher_size": [16, 16]},
+             {"student": "block_1_expand_relu", "teacher": "stem_relu", "student_size": [32, 32],
+              "teacher_size": [16, 16]}]
+    factorized = [{"layer": "conv", "kernel": [72, 16], "rank": 4, "full_rank": 16, "energy_kept": 0.52,
+                   "factorized": True},
+                  {"layer": "logits", "kernel": [16, 10], "rank": 8, "full_rank": 10, "energy_kept": 0.61,
+                   "factorized": False}]
+    trainings = {
+        "baseline": {**base, "architecture": "resnet18", "params_count": 1000},
+        "lowrank": {**base, "source": "baseline", "params_count": 400, "factorized_layers": factorized},
+        "student_scratch": base,
+        "student_distilled": {**base, "teacher": "baseline",
+                              "distillation": {"labels": 0.1, "teacher": 0.9, "temperature": 10}},
+        "student_attention": {**base, "teacher": "baseline",
+                              "attention": {"beta": 1000, "kd_weight": 0, "temperature": 10, "pairs": pairs}},
+    }
+    text = report.markdown(report.sections(rows, selection.pareto_front(rows), {}, rows[0], trainings))
+    students = text.split("## Students")[1].split("##")[0]  # the section's table, before every other one
+    assert [line for line in students.splitlines() if line.startswith("| student_")] == [
+        "| student_scratch | labels only | mobilenetv2 | 200 | 0.9500 (-4.00) | 0.9400 |",
+        "| student_distilled | labels x 0.10 + soft targets of `baseline` x 0.90 (Hinton, T 10) | mobilenetv2 | 200 "
+        "| 0.9600 (-3.00) | 0.9500 |",
+        "| student_attention | labels + attention maps of `baseline` at 2 stage pairs (beta 1000) | mobilenetv2 | 200 "
+        "| 0.9700 (-2.00) | 0.9600 |",
+    ]
+    assert ("`student_attention` matched block_3_expand_relu (16x16) with stem_relu (16x16), block_1_expand_relu "
+            "(32x32) with stem_relu (16x16)") in text
+    assert ("`lowrank`: 1 of 2 Dense / Conv2D kernels split in two by truncated SVD, ranks 4-4, keeping 52%-52% of the "
+            "squared singular values; left whole where two layers would not be smaller: logits.") in text
 
 
 class Page(html.parser.HTMLParser):

@@ -131,12 +131,65 @@ def _distillation(model: str, training: dict) -> str:
                    f"{100 * weights['gain_teacher']:+.1f} (from {weights['untrained_accuracy']:.3f}).")
 
 
+def _factorization(model: str, training: dict) -> str:
+    layers = training["factorized_layers"]
+    split = [f for f in layers if f["factorized"]]
+    text = f"`{model}`: {len(split)} of {len(layers)} Dense / Conv2D kernels split in two by truncated SVD"
+    if split:
+        ranks, kept = [f["rank"] for f in split], [f["energy_kept"] for f in split]
+        text += (f", ranks {min(ranks)}-{max(ranks)}, keeping {min(kept):.0%}-{max(kept):.0%} of the squared "
+                 "singular values")
+    whole = [f["layer"] for f in layers if not f["factorized"]]
+    return text + (f"; left whole where two layers would not be smaller: {', '.join(whole)}." if whole else ".")
+
+
 def methods_section(trainings: dict) -> Section:
-    """What filter pruning removed and which weights distillation fine-tuning used, for the models that have them."""
-    return Section("Filter pruning and distillation", [
+    """What filter pruning removed, which weights distillation used and what factorization split, for the models
+    that have them."""
+    return Section("What the methods did", [
         *(_filter_pruning(model, t) for model, t in trainings.items() if t.get("filter_groups")),
         *(_distillation(model, t) for model, t in trainings.items() if t.get("distillation")),
+        *(_factorization(model, t) for model, t in trainings.items() if t.get("factorized_layers")),
     ])
+
+
+def _trained_on(training: dict) -> str:
+    """How a student learned: from the labels alone, or with what it took from its teacher."""
+    if training.get("attention"):
+        attention = training["attention"]
+        text = (f"labels + attention maps of `{training['teacher']}` at {len(attention['pairs'])} stage pairs "
+                f"(beta {attention['beta']:g})")
+        return text + (f" + Hinton's loss x {attention['kd_weight']:g}" if attention["kd_weight"] else "")
+    if training.get("distillation"):
+        weights = training["distillation"]
+        return (f"labels x {weights['labels']:.2f} + soft targets of `{training['teacher']}` x "
+                f"{weights['teacher']:.2f} (Hinton, T {weights['temperature']:g})")
+    return "labels only"
+
+
+def students_section(table, trainings: dict) -> Section:
+    """The models trained from scratch beside the reference, side by side: the control and its distilled twins."""
+    students = [m for m, t in trainings.items() if m != REFERENCE[0] and t["source"] is None]
+    if not students:
+        return Section("Students", [])
+    accuracy = {(r["model"], r["quantization"]): r for r in table}
+    rows = []
+    for model in students:
+        fp32, int8 = accuracy.get((model, "fp32")), accuracy.get((model, "int8"))
+        rows.append([model, _trained_on(trainings[model]), trainings[model]["architecture"],
+                     f"{trainings[model]['params_count']:,}",
+                     f"{fp32['accuracy']:.4f} ({fp32['accuracy_delta_points']:+.2f})" if fp32 else "",
+                     f"{int8['accuracy']:.4f}" if int8 else ""])
+    pairs = [f"`{model}` matched " + ", ".join(
+        f"{p['student']} ({'x'.join(map(str, p['student_size']))}) with {p['teacher']} "
+        f"({'x'.join(map(str, p['teacher_size']))})" for p in trainings[model]["attention"]["pairs"])
+        + "; the larger map of a pair is average-pooled to the smaller's size."
+        for model in students if trainings[model].get("attention")]
+    return Section("Students", [
+        "Models trained from scratch beside the reference: the same student (architecture, width, input size, initial "
+        "weights, epochs, optimizer and schedule) from the labels alone and with what it takes from its teacher. "
+        "Accuracy on the test split, in brackets its difference from the reference in points.", *pairs,
+    ], ["model", "trained on", "architecture", "params", "fp32 accuracy", "int8 accuracy"], rows)
 
 
 def sections(table, front, picks: dict, best, trainings: dict) -> list:
@@ -144,6 +197,7 @@ def sections(table, front, picks: dict, best, trainings: dict) -> list:
     on_front = {selection.row_id(r) for r in front}
     content = [
         reference_section(trainings),
+        students_section(table, trainings),
         methods_section(trainings),
         Section("Recommendations", [
             "One pick per deployment budget (params: report.budgets): the best model by the budget's preference "
