@@ -102,6 +102,19 @@ def test_the_method_splits_only_layers_that_get_smaller_and_counts_what_it_saved
     assert macs.count(factorized) < macs.count(model)
 
 
+def test_a_layer_called_twice_stays_whole_and_is_listed():
+    image = keras.Input((6,))
+    shared = layers.Dense(6, name="shared")
+    hidden = layers.Dense(40, name="hidden")(shared(shared(image)))
+    model = keras.Model(image, layers.Dense(30, name="out")(hidden))
+    method = LowRank({"energy": 0.5, "rank_ratio": None, "skip_layers": [], "epochs": 1, "learning_rate": 0.1})
+    factorized = method.apply(model, None, 1)
+    assert method.facts()["unsupported_layers"] == ["shared (Dense)"]
+    assert [c["layer"] for c in method.facts()["factorized_layers"]] == ["hidden", "out"]
+    x = np.random.default_rng(6).random((2, 6)).astype("float32")
+    np.testing.assert_allclose(factorized.get_layer("shared")(x).numpy(), model.get_layer("shared")(x).numpy())
+
+
 def test_a_skip_layer_the_model_lacks_is_refused():
     method = LowRank({"energy": 0.5, "rank_ratio": None, "skip_layers": ["conv9"], "epochs": 1, "learning_rate": 0.1})
     with pytest.raises(UserError, match="lowrank.skip_layers names 'conv9'"):

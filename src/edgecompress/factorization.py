@@ -17,7 +17,10 @@ BASIS_SUFFIX = "_basis"  # the name of the thin first layer: <layer>_basis
 
 
 def factorizable(layer) -> bool:
-    """Dense and (ungrouped, channels-last) Conv2D layers: subclasses such as depthwise convolutions are not."""
+    """Dense and (ungrouped, channels-last) Conv2D layers called once: subclasses such as depthwise convolutions,
+    and layers shared between several calls, are not."""
+    if len(layer.inbound_nodes) != 1:
+        return False
     if type(layer) is layers.Dense:
         return True
     return type(layer) is layers.Conv2D and layer.groups == 1 and layer.data_format == "channels_last"
