@@ -5,7 +5,7 @@ STAMP := $(VENV)/.installed
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: venv run test bench bench-prepare clean
+.PHONY: venv run test bench bench-prepare bench-scale clean
 
 venv: $(STAMP)
 
@@ -28,6 +28,9 @@ bench: venv
 
 bench-prepare: venv
 	python bench/prepare.py
+
+bench-scale: venv
+	python bench/scale.py
 
 clean:
 	rm -rf $(VENV)

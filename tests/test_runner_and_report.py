@@ -87,11 +87,11 @@ def test_the_three_students_stand_side_by_side_and_factorization_is_described():
     trainings = {
         "baseline": {**base, "architecture": "resnet18", "params_count": 1000},
         "lowrank": {**base, "source": "baseline", "params_count": 400, "factorized_layers": factorized},
-        "student_scratch": base,
-        "student_distilled": {**base, "teacher": "baseline",
-                              "distillation": {"labels": 0.1, "teacher": 0.9, "temperature": 10}},
         "student_attention": {**base, "teacher": "baseline",
                               "attention": {"beta": 1000, "kd_weight": 0, "temperature": 10, "pairs": pairs}},
+        "student_distilled": {**base, "teacher": "baseline",
+                              "distillation": {"labels": 0.1, "teacher": 0.9, "temperature": 10}},
+        "student_scratch": base,
     }
     text = report.markdown(report.sections(rows, selection.pareto_front(rows), {}, rows[0], trainings))
     students = text.split("## Students")[1].split("##")[0]  # the section's table, before every other one

@@ -168,8 +168,10 @@ def _trained_on(training: dict) -> str:
 
 
 def students_section(table, trainings: dict) -> Section:
-    """The models trained from scratch beside the reference, side by side: the control and its distilled twins."""
-    students = [m for m, t in trainings.items() if m != REFERENCE[0] and t["source"] is None]
+    """The models trained from scratch beside the reference, side by side: the control (labels only) first, then
+    the students of a teacher's logits, then those of its attention maps."""
+    students = sorted((m for m, t in trainings.items() if m != REFERENCE[0] and t["source"] is None),
+                      key=lambda m: (bool(trainings[m].get("attention")), bool(trainings[m].get("distillation"))))
     if not students:
         return Section("Students", [])
     accuracy = {(r["model"], r["quantization"]): r for r in table}
