@@ -3,7 +3,8 @@
 Prints the wall time of every stage of a from-scratch `dvc repro`, slowest first (the profile), the wall
 time of the whole run and of a no-op `dvc repro`, the baseline's accuracies and int8 / fp32 latency ratio,
 and how much smaller gzipped pcqat's int8 model and the clustered models are than the baseline's fp32
-model; each figure beside its target. Exits 1 if any target is missed.
+model, the students' accuracies and lowrank's size and accuracy; each figure beside its target. Exits 1 if any
+target is missed.
 Run it with `make bench`: the venv's python and dvc must be first on PATH.
 """
 import json
@@ -80,6 +81,19 @@ def main() -> None:
     check(results, "pcqat int8 gzipped, x smaller than the baseline fp32", f"{smaller:.1f}x", smaller >= 12, ">= 12x")
     check(results, "pcqat int8 accuracy loss", f"{lost:+.2f} points (sparsity {pcqat['sparsity']:.3f}, <= "
           f"{pcqat['max_distinct_per_channel']} values per channel)", lost <= 1.5, "<= 1.5")
+    students = {name: metrics[name]["fp32"]["accuracy"]
+                for name in ("student_scratch", "student_distilled", "student_attention")}
+    check(results, "distilled student fp32 accuracy against the label-only one",
+          f"{students['student_distilled']:.4f} vs {students['student_scratch']:.4f} (attention "
+          f"{students['student_attention']:.4f})", students["student_distilled"] >= students["student_scratch"],
+          ">= the label-only one")
+    behind = 100 * (fp32["accuracy"] - students["student_distilled"])
+    check(results, "distilled student behind the teacher", f"{behind:+.2f} points", behind <= 1.5, "<= 1.5")
+    lowrank = metrics["lowrank"]
+    share, lost = lowrank["params_count"] / metrics["baseline"]["params_count"], 100 * (
+        fp32["accuracy"] - lowrank["fp32"]["accuracy"])
+    check(results, "lowrank parameters / the baseline's", f"{share:.3f}", share <= 0.5, "<= 0.5")
+    check(results, "lowrank fp32 accuracy loss", f"{lost:+.2f} points", lost <= 1, "<= 1")
     for name in sorted(m for m in metrics if m.startswith("clustered_")):
         times = {q: fp32["gzip_bytes"] / b["gzip_bytes"] for q, b in metrics[name].items()
                  if isinstance(b, dict) and "gzip_bytes" in b}
