@@ -60,3 +60,28 @@ def test_a_queued_experiment_runs_end_to_end(committed):
     for name in ("metrics/baseline.json", "metrics/pcqat.json"):
         assert metrics[name]["data"]["protocol"]["threads"] == 2
     assert json.loads((committed / "metrics/baseline.json").read_text())["protocol"]["threads"] == 1  # workspace untouched
+
+
+def test_experiments_from_two_machines_meet_in_a_third_through_shared_remotes(committed, tmp_path):
+    """Each machine runs its share and pushes it (Git remote + DVC remote); one place pulls and compares them all."""
+    origin, storage = tmp_path / "origin.git", tmp_path / "dvc-storage"
+    run(["dvc", "remote", "add", "-d", "shared", str(storage)], committed)
+    run(COMMIT + ["a DVC remote every machine reaches", ".dvc/config"], committed)
+    run(["dvc", "push"], committed)
+    run(["git", "clone", "--quiet", "--bare", str(committed), str(origin)], tmp_path)
+    machines = {}
+    for name in ("machine-a", "machine-b", "laptop"):
+        machines[name] = tmp_path / name
+        run(["git", "clone", "--quiet", str(origin), str(machines[name])], tmp_path)
+        run(["dvc", "pull"], machines[name])
+    limits = {"machine-a": 50, "machine-b": 60}
+    for name, limit in limits.items():
+        run(["dvc", "exp", "run", "-n", f"gzip-{limit}", "-S", f"report.budgets.tiny.max_gzip_kb={limit}"],
+            machines[name])
+        run(["dvc", "exp", "push", "origin", f"gzip-{limit}"], machines[name])
+    laptop = machines["laptop"]
+    for limit in limits.values():
+        run(["dvc", "exp", "pull", "origin", f"gzip-{limit}"], laptop)
+    for limit in limits.values():
+        data = experiment(laptop, f"gzip-{limit}")["revs"][0]["data"]
+        assert data["params"]["params.yaml"]["data"]["report"]["budgets"]["tiny"]["max_gzip_kb"] == limit
