@@ -30,9 +30,11 @@ def main(method, data_dir, source_dir, model_dir, *options):
     if method not in methods.METHODS:
         raise UserError(f"unknown method {method!r}; known: {', '.join(methods.METHODS)}")
     compression = methods.create(method, settings)
+    strategy = runs.strategy(p["train"], f"compress {Path(model_dir).name}", compression.undistributable)
     if "teacher" in chosen:
-        compression.use_teacher(runs.load(chosen["teacher"])[0], Path(chosen["teacher"]).name)
-    runs.compress(compression, source_dir, model_dir, data_dir, p["train"], p["seed"])
+        with strategy.scope():
+            compression.use_teacher(runs.load(chosen["teacher"])[0], Path(chosen["teacher"]).name)
+    runs.compress(compression, source_dir, model_dir, data_dir, p["train"], p["seed"], strategy)
 
 
 if __name__ == "__main__":

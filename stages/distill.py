@@ -9,16 +9,18 @@ from edgecompress.files import read_json
 def main(data_dir, teacher_dir, model_dir):
     p = params.load("seed", "train", "distill")
     cfg, seed = p["distill"], p["seed"]
-    from edgecompress import distillation, runs, training  # TensorFlow loads only once params are valid
+    from edgecompress import distillation, distribute, runs, training  # TensorFlow loads only once params are valid
 
-    teacher, record = runs.load(teacher_dir)
-    training.seed_everything(seed)  # before building: both students start from the same weights
-    student = runs.build_student(cfg, read_json(Path(data_dir) / "dataset.json"))
-    distiller = distillation.Distiller(student, teacher, cfg["alpha"], cfg["temperature"])
-    fit = runs.train_student(distiller, data_dir, p["train"], cfg, seed, record.input_range)
+    strategy = runs.strategy(p["train"], "distill")
+    with strategy.scope():
+        teacher, record = runs.load(teacher_dir)
+        training.seed_everything(seed)  # before building: both students start from the same weights
+        student = runs.build_student(cfg, read_json(Path(data_dir) / "dataset.json"))
+        distiller = distillation.Distiller(student, teacher, cfg["alpha"], cfg["temperature"])
+        fit = runs.train_student(distiller, data_dir, p["train"], cfg, seed, record.input_range)
     weights = {"labels": cfg["alpha"], "teacher": 1 - cfg["alpha"], "temperature": cfg["temperature"]}
-    runs.save(model_dir, student, fit, teacher=Path(teacher_dir).name, input_range=record.input_range,
-              architecture=cfg["student"], distillation=weights)
+    runs.save(model_dir, student, fit, chief=distribute.is_chief(strategy), teacher=Path(teacher_dir).name,
+              input_range=record.input_range, architecture=cfg["student"], distillation=weights)
 
 
 if __name__ == "__main__":

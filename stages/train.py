@@ -10,19 +10,24 @@ from edgecompress.files import read_json
 def main(data_dir, model_dir):
     p = params.load("seed", "train")
     cfg, seed = p["train"], p["seed"]
-    from edgecompress import baseline, runs, training  # TensorFlow loads only once params are valid
+    from edgecompress import baseline, distribute, runs, training  # TensorFlow loads only once params are valid
 
+    distribute.check_mixed_precision(cfg["mixed_precision"])
+    strategy = runs.strategy(cfg, "train")
     training.seed_everything(seed)
-    model, facts = baseline.create(cfg, read_json(Path(data_dir) / "dataset.json"))
     input_range = tuple(cfg["input_range"])
-    if cfg["epochs"] == 0:  # the user's model as it is: measured as the reference
-        fit = training.untrained()
-    else:
-        fit = training.fit(model, runs.splits(data_dir), optimizer=cfg["optimizer"],
-                           learning_rate=cfg["learning_rate"], schedule=cfg["schedule"], epochs=cfg["epochs"],
-                           batch_size=cfg["batch_size"], seed=seed, augment=runs.augmenter(cfg, seed),
-                           keep_best=cfg["keep_best"], input_range=input_range)
-    runs.save(model_dir, model, fit, input_range=input_range, **facts)
+    with strategy.scope():
+        model, facts = baseline.create(cfg, read_json(Path(data_dir) / "dataset.json"))
+        if cfg["epochs"] == 0:  # the user's model as it is: measured as the reference
+            fit = training.untrained()
+        else:
+            trained = distribute.mixed(model) if cfg["mixed_precision"] else model
+            fit = training.fit(trained, runs.splits(data_dir), optimizer=cfg["optimizer"],
+                               learning_rate=cfg["learning_rate"], schedule=cfg["schedule"], epochs=cfg["epochs"],
+                               batch_size=cfg["batch_size"], seed=seed, augment=runs.augmenter(cfg, seed),
+                               keep_best=cfg["keep_best"], input_range=input_range)
+            model = distribute.float32(trained) if cfg["mixed_precision"] else trained
+    runs.save(model_dir, model, fit, chief=distribute.is_chief(strategy), input_range=input_range, **facts)
 
 
 if __name__ == "__main__":

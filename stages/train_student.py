@@ -9,13 +9,16 @@ from edgecompress.files import read_json
 def main(data_dir, model_dir):
     p = params.load("seed", "train", "distill")
     cfg, seed = p["distill"], p["seed"]
-    from edgecompress import runs, training  # TensorFlow loads only once params are valid
+    from edgecompress import distribute, runs, training  # TensorFlow loads only once params are valid
 
-    training.seed_everything(seed)  # before building: both students start from the same weights
-    student = runs.build_student(cfg, read_json(Path(data_dir) / "dataset.json"))
+    strategy = runs.strategy(p["train"], "train_student")
     input_range = tuple(p["train"]["input_range"])
-    fit = runs.train_student(student, data_dir, p["train"], cfg, seed, input_range)
-    runs.save(model_dir, student, fit, input_range=input_range, architecture=cfg["student"])
+    with strategy.scope():
+        training.seed_everything(seed)  # before building: both students start from the same weights
+        student = runs.build_student(cfg, read_json(Path(data_dir) / "dataset.json"))
+        fit = runs.train_student(student, data_dir, p["train"], cfg, seed, input_range)
+    runs.save(model_dir, student, fit, chief=distribute.is_chief(strategy), input_range=input_range,
+              architecture=cfg["student"])
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ from PIL import Image
 from conftest import ROOT, run, write_digit_folder, write_params
 from edgecompress import image_folder, sources
 from edgecompress.errors import UserError
+from edgecompress.names import NO_DATA
 
 
 def folder(root, **options):
@@ -105,6 +106,15 @@ def test_a_separate_test_folder_must_have_the_same_classes(tmp_path):
     with pytest.raises(UserError, match=r"data.test_path: the classes of .*other \(digit_0, digit_1, digit_5\) do "
                                         r"not match those of data.path"):
         sources.load("folder", tmp_path / "train", tmp_path / "other", **settings)
+
+
+def test_a_test_path_left_at_the_placeholder_draws_the_test_split_from_path(tmp_path, monkeypatch):
+    folder(tmp_path / "train", per_class=10)
+    (tmp_path / NO_DATA).mkdir()
+    (tmp_path / NO_DATA / "README.md").write_text("placeholder")
+    monkeypatch.chdir(tmp_path)
+    source = sources.load("folder", tmp_path / "train", NO_DATA, image_size=32, channels=1)
+    assert source.test is None and len(source.y) == 30 and list(source.notes) == ["data.path"]
 
 
 def test_too_few_images_to_split_by_class_is_explained(tmp_path):

@@ -58,8 +58,9 @@ class Distiller(keras.Model):
             probabilities = tf.nn.softmax(student_outputs[0])
             terms = self.loss_terms(labels, probabilities, teacher_outputs, student_outputs)
             loss = self.total(terms)
+            per_replica = loss / self.distribute_strategy.num_replicas_in_sync  # replicas' gradients are summed
         weights = self.student.trainable_variables
-        self.optimizer.apply_gradients(zip(tape.gradient(loss, weights), weights))
+        self.optimizer.apply_gradients(zip(tape.gradient(per_replica, weights), weights))
         for tracker, value in zip(self.trackers, (loss, *(terms[name] for name in self.terms))):
             tracker.update_state(value)
         self.compiled_metrics.update_state(labels, probabilities)

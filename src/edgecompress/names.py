@@ -5,9 +5,12 @@ QAT_QUANTIZATION = "int8"  # what a quantization-aware trained model converts to
 CENTROID_INITS = ("kmeans_plus_plus", "linear", "random", "density_based")
 FILTER_CRITERIA = ("fpgm", "l1", "l2")  # how filter pruning picks the filters it removes
 OPTIMIZERS = ("adam", "sgd", "rmsprop")
+STRATEGIES = ("none", "mirrored", "multi_worker")  # train.distribute: one device, local GPUs, TF_CONFIG's workers
+MIXED_PRECISION = "mixed_float16"  # the Keras dtype policy of train.mixed_precision: true
 ARCHITECTURES = ("resnet18", "resnet20", "resnet32", "resnet56", "vgg16", "mobilenet", "mobilenetv2",
                  "mobilenetv3small", "mobilenetv3large", "wrn16_4")
 OWN_MODEL = "file"  # train.architecture for the user's own model (train.model_file)
+NO_DATA = "datasets"  # the shipped placeholder folder that data.path and data.test_path name by default
 NO_FILE = "imports"  # the shipped placeholder folder that train.model_file and train.weights name when unused
 INPUT_RANGES = ([0, 1], [0, 255], [-1, 1])  # what a model's float pixels span (train.input_range)
 MIN_IMAGE_SIZE = 32  # ResNet18 and MobileNetV2 downsample by 2**5: smaller inputs vanish before the head

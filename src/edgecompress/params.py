@@ -10,7 +10,8 @@ import yaml
 
 from edgecompress.errors import UserError
 from edgecompress.names import (ARCHITECTURES, BUDGET_LIMITS, CENTROID_INITS, FILTER_CRITERIA, INPUT_RANGES,
-                                MIN_IMAGE_SIZE, NO_FILE, OPTIMIZERS, OWN_MODEL, PREFERENCES, QUANTIZATIONS)
+                                MIN_IMAGE_SIZE, NO_FILE, OPTIMIZERS, OWN_MODEL, PREFERENCES, QUANTIZATIONS,
+                                STRATEGIES)
 
 
 @dataclass(frozen=True)
@@ -111,6 +112,8 @@ SCHEMA = {
         "epochs": integer(0),
         "batch_size": integer(1),
         "keep_best": BOOLEAN,
+        "distribute": one_of(*STRATEGIES),
+        "mixed_precision": BOOLEAN,
         "augment": {
             "flip": one_of("none", "horizontal", "vertical", "horizontal_and_vertical"),
             "rotation": number(0, 0.5),

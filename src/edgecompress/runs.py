@@ -4,7 +4,7 @@ Shared by every stage that trains or fine-tunes, so that each stage script only 
 """
 from pathlib import Path
 
-from edgecompress import data, macs, models, training
+from edgecompress import data, distribute, macs, models, training
 from edgecompress.record import TrainingRecord
 
 CURVES = Path("plots/train")  # <model>.csv per trained model: committed, read by the report and `dvc plots`
@@ -21,13 +21,32 @@ def load(model_dir):
     return models.load(Path(model_dir) / "model"), record
 
 
+def strategy(train_cfg: dict, stage: str, undistributable: str = ""):
+    """The strategy that train.distribute names, or one device with one line saying why where `stage` cannot train
+    under one. Build it first: a multi-worker strategy starts before any other TensorFlow work."""
+    name = train_cfg["distribute"]
+    if undistributable and name != "none":
+        print(f"{stage}: {undistributable}; it trains on one device (train.distribute {name} serves the others)")
+        name = "none"
+    return distribute.strategy(name)
+
+
 def augmenter(train_cfg: dict, seed: int):
     """The baseline's augmentation (train.augment), for every stage that trains on its data."""
     return training.augmenter(train_cfg["augment"]["flip"], train_cfg["augment"]["rotation"], seed)
 
 
-def compress(method, source_dir, model_dir, data_dir, train_cfg: dict, seed: int) -> None:
-    """Apply `method` to the model in `source_dir`, fine-tune, finish, and save the result in `model_dir`.
+def compress(method, source_dir, model_dir, data_dir, train_cfg: dict, seed: int, chosen) -> None:
+    """Apply `method` to the model in `source_dir`, fine-tune, finish under the strategy `chosen`, and save the
+    result in `model_dir`."""
+    with chosen.scope():
+        model, upstream, fit = fine_tuned(method, source_dir, data_dir, train_cfg, seed)
+    save(model_dir, model, fit, chief=distribute.is_chief(chosen), source=Path(source_dir).name,
+         input_range=upstream.input_range, **method.facts())
+
+
+def fine_tuned(method, source_dir, data_dir, train_cfg: dict, seed: int) -> tuple:
+    """(model, upstream record, fit record) of `method` applied to the model in `source_dir`, fine-tuned, finished.
 
     Fine-tuning uses the baseline's optimizer, batch size and augmentation at the method's learning rate,
     decayed along a cosine; the last epoch's weights are kept (an earlier one may predate the final
@@ -61,8 +80,7 @@ def compress(method, source_dir, model_dir, data_dir, train_cfg: dict, seed: int
         trainable = method.apply(model, upstream, steps)
         fits.append(fine_tune(trainable, method.epochs, method.callbacks()))
         model = method.finish(trainable, train_images)
-    save(model_dir, model, training.join_fits(fits), source=Path(source_dir).name, input_range=upstream.input_range,
-         **method.facts())
+    return model, upstream, training.join_fits(fits)
 
 
 def build_student(distill_cfg: dict, dataset_card: dict):
@@ -79,9 +97,17 @@ def train_student(model, data_dir, train_cfg: dict, distill_cfg: dict, seed: int
                         augment=augmenter(train_cfg, seed), keep_best=train_cfg["keep_best"], input_range=input_range)
 
 
-def save(model_dir, model, fit: dict, **facts) -> None:
-    """Write model_dir/model, model_dir/train.json (the fit, the facts, the counted parameters) and the curve."""
+def save(model_dir, model, fit: dict, chief: bool = True, **facts) -> None:
+    """Write model_dir/model, model_dir/train.json (the fit, the facts, the counted parameters) and the curve.
+
+    A worker that is not the `chief` saves its model outside the repository instead (saving is collective).
+    """
     model_dir = Path(model_dir)
+    if not chief:
+        elsewhere = distribute.scratch_dir(model_dir.name) / "model"
+        training.save(model, elsewhere)
+        print(f"{model_dir.name}: this worker is not the chief, which writes {model_dir}; its copy is in {elsewhere}")
+        return
     training.save(model, model_dir / "model")
     training.write_history(fit.pop("history"), CURVES / f"{model_dir.name}.csv")
     TrainingRecord(**fit, params_count=models.count_parameters(model), macs=macs.count(model),

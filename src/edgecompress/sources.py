@@ -9,6 +9,7 @@ from sklearn.model_selection import train_test_split
 
 from edgecompress import image_folder
 from edgecompress.errors import UserError
+from edgecompress.names import NO_DATA
 
 
 def load_digits():
@@ -88,7 +89,8 @@ def load(source: str, path, test_path, image_size: int, channels: int, limit_per
          skip_corrupt: bool = False, seed: int = 0, progress=None) -> Source:
     """Read the data source at the target size: the built-in digits, a class-per-folder tree, or an .npz.
 
-    A folder's test set is `test_path` when it differs from `path`; an .npz's is its x_test / y_test.
+    A folder's test set is `test_path` unless that is `path` or the shipped placeholder (names.NO_DATA), which
+    leave the test split to be drawn from `path`; an .npz's is its x_test / y_test.
     """
     if source == "digits":
         images, labels, classes = load_digits()
@@ -100,7 +102,7 @@ def load(source: str, path, test_path, image_size: int, channels: int, limit_per
     options = dict(size=image_size, channels=channels, limit=limit_per_class, skip_corrupt=skip_corrupt, seed=seed,
                    progress=progress)
     x, y, classes, notes = _read_folder(path, "data.path", **options)
-    if Path(test_path).resolve() == Path(path).resolve():
+    if Path(test_path).resolve() in (Path(path).resolve(), Path(NO_DATA).resolve()):
         return Source(x, y, classes, None, {"data.path": notes})
     x_test, y_test, test_classes, test_notes = _read_folder(test_path, "data.test_path", **options)
     if test_classes != classes:

@@ -8,7 +8,7 @@ import numpy as np
 from edgecompress.backend import keras, tf
 from edgecompress.data import to_float
 from edgecompress.files import atomic_path
-from edgecompress.names import CURVE_COLUMNS
+from edgecompress.names import CURVE_COLUMNS, MIXED_PRECISION
 
 
 def seed_everything(seed: int) -> None:
@@ -73,9 +73,19 @@ def learning_rate_schedule(learning_rate: float, schedule: str, total_steps: int
     return learning_rate
 
 
+def global_batch(batch_size: int) -> int:
+    """The batch of one optimizer step: `batch_size` on each replica of the strategy in scope."""
+    return batch_size * tf.distribute.get_strategy().num_replicas_in_sync
+
+
 def total_steps(splits, batch_size: int, epochs: int) -> int:
-    """Optimizer steps in `epochs` epochs over splits['train'] (the last batch may be short)."""
-    return math.ceil(len(splits["train"][1]) / batch_size) * epochs
+    """Optimizer steps in `epochs` epochs over splits['train'] at `batch_size` per replica (the last batch may be
+    short)."""
+    return math.ceil(len(splits["train"][1]) / global_batch(batch_size)) * epochs
+
+
+def is_mixed(model) -> bool:
+    return any(layer.dtype_policy.name == MIXED_PRECISION for layer in model.layers)
 
 
 def images(x, batch_size: int, input_range=(0, 1)):
@@ -91,17 +101,22 @@ def accuracy(model, split, batch_size: int, input_range=(0, 1)) -> float:
 
 def fit(model, splits, *, optimizer, learning_rate, epochs, batch_size, seed, schedule="constant",
         augment=None, keep_best=True, callbacks=(), input_range=(0, 1)):
-    """Compile and fit `model` on splits['train'], validating on splits['val'] with one of names.OPTIMIZERS.
+    """Compile and fit `model` on splits['train'], validating on splits['val'] with one of names.OPTIMIZERS, under
+    the tf.distribute strategy in scope at `batch_size` per replica; a mixed float16 model scales its loss.
 
     The record has epochs, mean seconds per epoch, the best epoch and the per-epoch history.
     """
     lr = learning_rate_schedule(learning_rate, schedule, total_steps(splits, batch_size, epochs))
     optimizer_class = type(keras.optimizers.get(optimizer))  # by name, then built with the schedule
-    model.compile(optimizer=optimizer_class(lr), loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    chosen = optimizer_class(lr)
+    if is_mixed(model):
+        chosen = keras.mixed_precision.LossScaleOptimizer(chosen)
+    model.compile(optimizer=chosen, loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     timer, best = EpochTimer(), KeepBest()
+    batch = global_batch(batch_size)
     history = model.fit(
-        dataset(*splits["train"], batch_size, seed, augment, shuffle=True, input_range=input_range),
-        validation_data=dataset(*splits["val"], batch_size, seed, input_range=input_range),
+        dataset(*splits["train"], batch, seed, augment, shuffle=True, input_range=input_range),
+        validation_data=dataset(*splits["val"], batch, seed, input_range=input_range),
         epochs=epochs,
         callbacks=[timer, *([best] if keep_best else []), *callbacks],
         verbose=1 if sys.stdout.isatty() else 2,  # progress bars on a terminal, one line per epoch in logs

@@ -10,6 +10,7 @@ class Method:
     """
 
     rounds = 1
+    undistributable = ""  # why fine-tuning cannot run under a tf.distribute strategy; empty where it can
 
     def __init__(self, settings: dict):
         self.settings = settings

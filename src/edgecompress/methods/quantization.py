@@ -62,6 +62,8 @@ def quantize(model, preserve: str = "none"):
 class QuantizationAware(Method):
     """QAT of the upstream model keeping what `preserve` names; the result converts to int8 alone."""
 
+    undistributable = "TFMOT's quantization-aware training does not support tf.distribute yet (on its roadmap)"
+
     def __init__(self, settings: dict, preserve: str):
         super().__init__(settings)
         self.preserve = preserve
