@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 
 from edgecompress import convert, tflite_weights, training
-from edgecompress.backend import keras
+from edgecompress.backend import keras, tf
 from edgecompress.errors import UserError
-from edgecompress.methods import pruning, quantization
+from edgecompress.methods import clustering, pruning, quantization
 
 
 @pytest.mark.parametrize("begin, end, frequency, total, expected", [
@@ -17,6 +17,20 @@ from edgecompress.methods import pruning, quantization
 ])
 def test_last_pruning_step(begin, end, frequency, total, expected):
     assert pruning.last_step(begin, end, frequency, total) == expected
+
+
+@pytest.mark.parametrize("shape, clusters", [((3, 3, 16, 8), 256), ((40, 10), 7), ((5,), 1)])
+def test_nearest_centroids_agree_with_tfmot_argmin(shape, clusters):
+    rng = np.random.default_rng(clusters)
+    weight = tf.constant(rng.normal(size=shape).astype(np.float32))
+    centroids = tf.constant(rng.normal(size=clusters).astype(np.float32))  # unsorted, as training leaves them
+    expected = tf.argmin(tf.abs(tf.expand_dims(weight, -1) - centroids), axis=-1)
+    found = clustering.nearest_centroids(weight, centroids)
+    assert found.dtype == expected.dtype and found.shape == weight.shape
+    np.testing.assert_array_equal(found.numpy(), expected.numpy())
+    hand = clustering.nearest_centroids(tf.constant([-5.0, 0.1, 0.6, 2.0, 2.2, 9.0]),
+                                        tf.constant([1.0, -1.0, 0.0, 3.0]))
+    assert hand.numpy().tolist() == [1, 2, 0, 0, 3, 3]  # 2.0, halfway between 1 and 3, goes to the smaller
 
 
 @pytest.mark.parametrize("begin, end, message", [

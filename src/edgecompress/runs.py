@@ -36,9 +36,10 @@ def augmenter(train_cfg: dict, seed: int):
     return training.augmenter(train_cfg["augment"]["flip"], train_cfg["augment"]["rotation"], seed)
 
 
-def compress(method, source_dir, model_dir, data_dir, train_cfg: dict, seed: int, chosen) -> None:
-    """Apply `method` to the model in `source_dir`, fine-tune, finish under the strategy `chosen`, and save the
-    result in `model_dir`."""
+def compress(method, source_dir, model_dir, data_dir, train_cfg: dict, seed: int, chosen=None) -> None:
+    """Apply `method` to the model in `source_dir`, fine-tune, finish under the strategy `chosen` (default: one
+    device), and save the result in `model_dir`."""
+    chosen = chosen or distribute.strategy("none")
     with chosen.scope():
         model, upstream, fit = fine_tuned(method, source_dir, data_dir, train_cfg, seed)
     save(model_dir, model, fit, chief=distribute.is_chief(chosen), source=Path(source_dir).name,
