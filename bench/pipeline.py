@@ -5,8 +5,9 @@ time of the whole run and of a no-op `dvc repro`, the baseline's accuracies and 
 and how much smaller gzipped pcqat's int8 model and the clustered models are than the baseline's fp32
 model, the students' accuracies and lowrank's size and accuracy; each figure beside its target. Exits 1 if any
 target is missed.
-Run it with `make bench`: the venv's python and dvc must be first on PATH.
+Run it with `make bench` (the venv's python and dvc must be first on PATH); `--keep DIR` keeps the run.
 """
+import argparse
 import json
 import re
 import subprocess
@@ -57,8 +58,12 @@ def check(results: list, label: str, value: str, met: bool, target: str) -> None
 
 
 def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--keep", type=Path, help="run in this new folder and keep it (its dvc.lock, metrics, "
+                                                  "plots and report are the run's outputs to commit)")
+    keep = parser.parse_args().keep
     with tempfile.TemporaryDirectory(prefix="edgecompress-bench-") as tmp:
-        repo = Path(tmp) / "repo"
+        repo = keep or Path(tmp) / "repo"
         subprocess.run(["git", "clone", "--quiet", str(ROOT), str(repo)], check=True)
         start = time.perf_counter()
         stages = profiled_repro(repo)
