@@ -12,7 +12,7 @@ def main(data_dir, model_dir):
     from edgecompress import convert  # TensorFlow loads only once params are valid
 
     cfg = p["convert"]
-    sizes = convert.convert_model(model_dir, record, cfg["quantizations"], Path(data_dir) / "train.npz",
+    sizes = convert.convert_model(model_dir, record, cfg["quantizations"], Path(data_dir) / "train",
                                   cfg["representative_samples"], p["seed"])
     for quant, size in sizes.items():
         print(f"{model_dir}: {quant}.tflite, {size:,} bytes")

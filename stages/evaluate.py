@@ -13,7 +13,7 @@ def main(data_dir, model_dir, metrics_dir):
     data_dir, model_dir, name = Path(data_dir), Path(model_dir), Path(model_dir).name
     record = TrainingRecord.read(model_dir / "train.json")
     classes = read_json(data_dir / "dataset.json")["classes"]
-    run = evaluate.measure(cfg, model_dir / "tflite", data_dir / "test.npz", record.input_range)
+    run = evaluate.measure(cfg, model_dir / "tflite", data_dir / "test", record.input_range)
     metrics, details = evaluate.summarize(run, model_dir / "tflite", record, classes)
     write_json(Path(metrics_dir) / "details" / f"{name}.json", details)
     write_json(Path(metrics_dir) / f"{name}.json", metrics)

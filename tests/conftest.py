@@ -10,7 +10,7 @@ import pytest
 import yaml
 from PIL import Image
 
-from edgecompress import sources
+from edgecompress import data, runner, sources
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent  # the venv's python and dvc, whatever PATH the caller has
@@ -67,6 +67,19 @@ def run(args, cwd, check=True):
     if check and result.returncode != 0:
         raise AssertionError(f"{args} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
     return result
+
+
+def on_disk(folder: Path, arrays: dict) -> dict:
+    """The splits {name: (x, y)} written as prepared splits (shards) under `folder`, opened."""
+    for name, (x, y) in arrays.items():
+        data.write_split(folder / name, x, y, shard_bytes=2**20)
+    return {name: data.open_split(folder / name) for name in arrays}
+
+
+def read_split(folder: Path) -> tuple:
+    """(x, y) arrays of a prepared split, in the order written: for assertions on tiny data."""
+    images, labels = zip(*runner.TestSplit(folder))
+    return np.stack(images), np.array(labels)
 
 
 def write_digit_folder(root: Path, per_class=None, classes=range(10), start=0, prefix="digit_",

@@ -6,6 +6,7 @@ import sys
 import numpy as np
 import pytest
 
+from conftest import on_disk
 from edgecompress import convert, models, runner, training
 from edgecompress.errors import UserError
 from edgecompress.names import ARCHITECTURES, QUANTIZATIONS
@@ -22,14 +23,15 @@ def test_each_architecture_trains_converts_to_every_quantization_and_runs(archit
     model = models.build(architecture, (32, 32, 3), 4, TINY_WIDTH.get(architecture, 0.125))
     assert model.output_shape == (None, 4) and model.get_layer("logits").activation.__name__ == "linear"
     before = [w.copy() for w in model.get_weights()]
-    training.fit(model, {"train": (x, y), "val": (x, y)}, optimizer="adam", learning_rate=0.01, epochs=1,
+    split = on_disk(tmp_path / "data", {"train": (x, y)})["train"]
+    training.fit(model, {"train": split, "val": split}, optimizer="adam", learning_rate=0.01, epochs=1,
                  batch_size=8, seed=0)
     assert any(not np.array_equal(a, b) for a, b in zip(before, model.get_weights()))  # one step moved weights
     training.save(model, tmp_path / "model")
     for quantization in QUANTIZATIONS:  # MobileNetV3's hard-swish has no int16x8 kernel: it stays float there
         flatbuffer = convert.convert(tmp_path / "model", quantization, x.astype(np.float32) / 255, samples=8, seed=0)
         (tmp_path / f"{quantization}.tflite").write_bytes(flatbuffer)
-        result = runner.run_model(tmp_path / f"{quantization}.tflite", x, y, warmup=1)
+        result = runner.run_model(tmp_path / f"{quantization}.tflite", runner.TestSplit(split.folder), warmup=1)
         assert 0 <= result["accuracy"] <= 1 and result["latency_p50_ms"] > 0
         assert np.asarray(result["confusion"]).sum() == len(y)
 
@@ -52,7 +54,7 @@ def test_a_width_that_leaves_a_layer_empty_is_refused():
 
 
 @pytest.mark.parametrize("architecture, width", [("resnet20", 0.5), ("wrn16_4", 0.125)])  # 8 channels in stage 1
-def test_a_narrow_strided_projection_trains_on_an_odd_batch(architecture, width):
+def test_a_narrow_strided_projection_trains_on_an_odd_batch(architecture, width, tmp_path):
     """oneDNN aborts the weight gradient of a strided 1x1 convolution on 8 channels and 15 images (oneDNN issue
     6035): the registry subsamples first, so that the projection has stride 1. Run apart: the bug kills the process."""
     script = f"""
@@ -60,10 +62,12 @@ import subprocess
 import sys
 
 import numpy as np
-from edgecompress import models, training
+from edgecompress import data, models, training
 model = models.build({architecture!r}, (32, 32, 1), 10, {width})
 x, y = np.random.default_rng(0).integers(0, 256, (45, 32, 32, 1), np.uint8), np.arange(45) % 10
-training.fit(model, {{"train": (x, y), "val": (x, y)}}, optimizer="adam", learning_rate=0.01, epochs=1,
+data.write_split({str(tmp_path / "train")!r}, x, y, shard_bytes=2**20)
+split = data.open_split({str(tmp_path / "train")!r})
+training.fit(model, {{"train": split, "val": split}}, optimizer="adam", learning_rate=0.01, epochs=1,
              batch_size=15, seed=0)
 print("trained")
 """

@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from edgecompress import convert, models, runner, tflite_weights, training
+from edgecompress import convert, models, runner, streams, tflite_weights, training
 from test_models_and_training import tiny_splits
 
 
@@ -10,11 +10,11 @@ from test_models_and_training import tiny_splits
 def converted(tmp_path_factory):
     training.seed_everything(0)
     model = models.build("resnet18", (32, 32, 1), 4, 0.125)
-    splits = tiny_splits()
+    splits = tiny_splits(tmp_path_factory.mktemp("data"))
     training.fit(model, splits, optimizer="adam", learning_rate=0.01, epochs=3, batch_size=16, seed=0)
     folder = tmp_path_factory.mktemp("tflite")
     training.save(model, folder / "model")
-    x_float = splits["train"][0] / np.float32(255)
+    x_float = streams.sample(splits["train"], 16, seed=0)
     for quant in ("fp32", "fp16", "dynamic", "int8", "int16x8"):
         (folder / f"{quant}.tflite").write_bytes(convert.convert(folder / "model", quant, x_float, samples=16, seed=0))
     return model, folder, splits["val"]
@@ -57,9 +57,10 @@ def test_sizes_shrink_as_expected(converted):
 
 
 def test_every_variant_agrees_with_keras(converted):
-    model, folder, (x, y) = converted
-    keras_predictions = model.predict(x / 255.0, verbose=0).argmax(1)
-    result = runner.run_folder(folder, _write_npz(folder.parent / "test.npz", x, y), threads=1, warmup=1)
+    model, folder, val = converted
+    keras_predictions = model.predict(streams.images(val, 16), verbose=0).argmax(1)
+    y = val.labels  # one shard: the order streamed and written
+    result = runner.run_folder(folder, val.folder, threads=1, warmup=1)
     assert set(result["models"]) == {"fp32", "fp16", "dynamic", "int8", "int16x8"}
     keras_accuracy = float((keras_predictions == y).mean())
     for quant, measured in result["models"].items():
@@ -67,14 +68,9 @@ def test_every_variant_agrees_with_keras(converted):
         assert measured["latency_p50_ms"] > 0
     assert result["models"]["fp32"]["accuracy"] == keras_accuracy
     assert result["protocol"] == {"threads": 1, "warmup": 1, "runs": 1, "batch_size": 1, "images": len(y)}
-    twice = runner.run_folder(folder, folder.parent / "test.npz", threads=1, warmup=0, runs=2)
+    twice = runner.run_folder(folder, val.folder, threads=1, warmup=0, runs=2)
     assert twice["protocol"]["runs"] == 2
     assert all(twice["models"][q]["accuracy"] == m["accuracy"] for q, m in result["models"].items())
-
-
-def _write_npz(path, x, y):
-    np.savez_compressed(path, x=x, y=y)
-    return path
 
 
 def test_unknown_quantization_is_refused(converted):

@@ -1,7 +1,8 @@
 import numpy as np
 import pytest
 
-from edgecompress import data, sources
+from conftest import ROOT, run, write_params
+from edgecompress import data, models, runner, sources, streams
 from edgecompress.errors import UserError
 
 
@@ -37,24 +38,56 @@ def test_split_is_stratified_disjoint_and_seeded():
     assert not np.array_equal(other["test"][0], splits["test"][0])
 
 
-def test_save_and_load_split_roundtrip(tmp_path):
-    x = np.arange(2 * 4 * 4, dtype=np.uint8).reshape(2, 4, 4, 1)
-    y = np.array([1, 0])
-    data.save_split(tmp_path / "s.npz", x, y)
-    x2, y2 = data.load_split(tmp_path / "s.npz")
-    assert np.array_equal(x, x2) and np.array_equal(y, y2)
-    assert [p.name for p in tmp_path.iterdir()] == ["s.npz"]  # no temporary left behind
+def test_shards_round_trip_exactly_through_tf_data_and_the_runner(tmp_path):
+    rng = np.random.default_rng(0)
+    x, y = rng.integers(0, 256, (50, 8, 6, 3), dtype=np.uint8), rng.integers(0, 9, 50)
+    data.write_split(tmp_path / "train", x, y, shard_bytes=10 * (8 + 8 * 6 * 3))  # 10 images a shard
+    split = data.open_split(tmp_path / "train")
+    assert len(split) == 50 and split.image_shape == (8, 6, 3) and len(split.shards) == 5
+    assert np.array_equal(split.labels, y)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["train"]  # no temporary left behind
+    streamed = sorted((label, image.tobytes()) for image, label in streams.records(split).as_numpy_iterator())
+    assert streamed == sorted((int(label), image.tobytes()) for image, label in zip(x, y))  # shards interleaved
+    read = list(runner.TestSplit(tmp_path / "train"))  # numpy alone, in the order written
+    assert all(np.array_equal(image, x[i]) and label == y[i] for i, (image, label) in enumerate(read))
+    assert len(read) == 50
+
+
+def test_streamed_batches_are_scaled_and_shuffled_the_same_way_every_time(tmp_path):
+    x, y = np.arange(40 * 4, dtype=np.uint8).reshape(40, 2, 2, 1), np.arange(40) % 2
+    data.write_split(tmp_path / "s", x, y, shard_bytes=2**20)
+    split = data.open_split(tmp_path / "s")
+    batches = list(streams.batches(split, 8, input_range=(-1, 1), seed=3, shuffle_mb=1).as_numpy_iterator())
+    again = list(streams.batches(split, 8, input_range=(-1, 1), seed=3, shuffle_mb=1).as_numpy_iterator())
+    assert all(np.array_equal(a[0], b[0]) for a, b in zip(batches, again))
+    images = np.concatenate([images for images, _ in batches])
+    assert not np.array_equal(images, data.to_float(x, (-1, 1)))  # shuffled
+    assert sorted(images.ravel().tolist()) == sorted(data.to_float(x, (-1, 1)).ravel().tolist())
+    assert streams.shuffle_buffer(split, buffer_mb=1) == 40 and streams.shuffle_buffer(split, 2 / 2**20) == 1
+    drawn = streams.sample(split, 5, seed=1)
+    picked = np.random.default_rng(1).choice(40, size=5, replace=False)
+    assert np.array_equal(drawn, data.to_float(x[picked]))
 
 
 def test_describe_counts_each_split():
-    x = np.zeros((6, 32, 32, 1), np.uint8)
-    splits = {"train": (x[:4], np.array([0, 1, 1, 0])), "val": (x[4:5], np.array([1])),
-              "test": (x[5:], np.array([0]))}
-    card = sources.describe(splits, ["a", "b"], "digits")
+    labels = {"train": np.array([0, 1, 1, 0]), "val": np.array([1]), "test": np.array([0])}
+    card = sources.describe(labels, (32, 32, 1), ["a", "b"], "digits")
     assert card["image_shape"] == [32, 32, 1]
     assert card["counts"]["train"] == {"a": 2, "b": 2, "total": 4}
 
 
 def test_a_missing_split_is_one_clear_error(tmp_path):
-    with pytest.raises(UserError, match=r"train.npz is missing; run the stage that writes it first"):
-        data.load_split(tmp_path / "data/train.npz")
+    with pytest.raises(UserError, match=r"data/train is missing; run the stage that writes it first"):
+        data.open_split(tmp_path / "data/train")
+
+
+def test_training_on_streamed_shards_is_the_same_in_two_processes(tmp_path):
+    write_params(tmp_path, {"data": {"shard_mb": 0.5}, "train": {"epochs": 1}})  # the digits in 3 train shards
+    run(["python", str(ROOT / "stages/prepare.py"), "data"], tmp_path)
+    assert len(data.open_split(tmp_path / "data/train").shards) == 3
+    for model in ("first", "second"):
+        run(["python", str(ROOT / "stages/train.py"), "data", f"models/{model}"], tmp_path)
+    curves = [(tmp_path / f"plots/train/{model}.csv").read_text() for model in ("first", "second")]
+    assert curves[0] == curves[1]  # losses and accuracies, to the last digit
+    first, second = (models.load(tmp_path / f"models/{model}/model").get_weights() for model in ("first", "second"))
+    assert all(np.array_equal(a, b) for a, b in zip(first, second))

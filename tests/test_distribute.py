@@ -10,7 +10,7 @@ import subprocess
 import numpy as np
 import pytest
 
-from conftest import BIN, ROOT, run, write_params
+from conftest import BIN, ROOT, on_disk, run, write_params
 from edgecompress import distribute, models, runs, training
 from edgecompress.backend import keras, tf
 from edgecompress.errors import UserError
@@ -64,7 +64,7 @@ def test_quantization_aware_training_says_it_trains_on_one_device():
     assert isinstance(runs.strategy({"distribute": "mirrored"}, "compress pruned"), tf.distribute.MirroredStrategy)
 
 
-def test_a_mixed_model_computes_in_float16_but_its_head_and_converts_back():
+def test_a_mixed_model_computes_in_float16_but_its_head_and_converts_back(tmp_path):
     model = models.build("resnet18", (32, 32, 1), 10, 0.125)
     mixed = distribute.mixed(model)
     policies = {layer.name: layer.compute_dtype for layer in mixed.layers if layer.weights}
@@ -75,10 +75,10 @@ def test_a_mixed_model_computes_in_float16_but_its_head_and_converts_back():
     images = np.random.default_rng(0).random((4, 32, 32, 1), dtype=np.float32)
     np.testing.assert_array_equal(restored.predict(images, verbose=0), model.predict(images, verbose=0))
     np.testing.assert_allclose(mixed.predict(images, verbose=0), model.predict(images, verbose=0), atol=0.05)
-    pixels, labels = (images * 255).astype(np.uint8), np.arange(4)
+    split = on_disk(tmp_path, {"train": ((images * 255).astype(np.uint8), np.arange(4))})["train"]
     before = mixed.get_weights()
-    training.fit(mixed, {"train": (pixels, labels), "val": (pixels, labels)}, optimizer="adam", learning_rate=0.01,
-                 epochs=1, batch_size=4, seed=0)
+    training.fit(mixed, {"train": split, "val": split}, optimizer="adam", learning_rate=0.01, epochs=1,
+                 batch_size=4, seed=0)
     assert isinstance(mixed.optimizer, keras.mixed_precision.LossScaleOptimizer)
     assert all(w.dtype == np.float32 for w in mixed.get_weights())
     assert any(not np.array_equal(a, b) for a, b in zip(before, mixed.get_weights()))

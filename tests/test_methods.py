@@ -4,7 +4,9 @@ import json
 import numpy as np
 import pytest
 
-from edgecompress import methods, models, runs, training
+from conftest import on_disk
+from edgecompress import methods, models, runs, streams
+from test_models_and_training import tiny_splits
 from edgecompress.errors import UserError
 from edgecompress.record import TrainingRecord
 
@@ -24,15 +26,15 @@ def wrapped(model, wrapper: str):
     return sorted(layer.layer.name for layer in model.layers if type(layer).__name__ == wrapper)
 
 
-def test_prune_wraps_every_conv_and_dense_but_the_skipped_and_strips_them():
+def test_prune_wraps_every_conv_and_dense_but_the_skipped_and_strips_them(tmp_path):
     method = methods.create("prune", PRUNE)
     model = method.apply(baseline(), TrainingRecord(1, 1.0, 1, 0), steps=10)
     pruned = wrapped(model, "PruneLowMagnitude")
     assert len(pruned) == 19 and "stem_conv" not in pruned and "logits" not in pruned
     assert sorted(method.facts()["pruned_layers"]) == pruned
     assert [c.__class__.__name__ for c in method.callbacks()] == ["UpdatePruningStep"]
-    x = np.zeros((8, 32, 32, 1), np.uint8)
-    assert wrapped(method.finish(model, training.images(x, batch_size=8)), "PruneLowMagnitude") == []
+    split = on_disk(tmp_path, {"train": (np.zeros((8, 32, 32, 1), np.uint8), np.zeros(8, np.int64))})["train"]
+    assert wrapped(method.finish(model, streams.images(split, batch_size=8)), "PruneLowMagnitude") == []
 
 
 def test_cluster_sparse_clusters_exactly_the_upstream_pruned_layers():
@@ -57,12 +59,8 @@ def test_qat_carries_what_its_upstream_made_and_is_quantization_aware():
 
 def test_compress_fine_tunes_and_saves_model_record_and_curve(tmp_path, monkeypatch):
     """runs.compress: the generic stage's whole recipe, on a tiny baseline and four classes."""
-    from test_models_and_training import tiny_splits
-
     monkeypatch.chdir(tmp_path)
-    splits = tiny_splits()
-    for name, (x, y) in splits.items():
-        runs.data.save_split(f"data/{name}.npz", x, y)
+    tiny_splits(tmp_path / "data")
     model = baseline()
     runs.save("models/baseline", model, {"epochs": 1, "epoch_seconds": 1.0, "best_epoch": 1,
                                          "history": [{"epoch": 1, "loss": 1.0}]})
@@ -82,11 +80,8 @@ def test_compress_fine_tunes_and_saves_model_record_and_curve(tmp_path, monkeypa
 
 def test_filter_pruning_in_rounds_then_distillation_with_auto_weights(tmp_path, monkeypatch):
     """Paper 004's chain through runs.compress: two prune-and-fine-tune rounds, then formula 7's probes."""
-    from test_models_and_training import tiny_splits
-
     monkeypatch.chdir(tmp_path)
-    for name, (x, y) in tiny_splits().items():
-        runs.data.save_split(f"data/{name}.npz", x, y)
+    tiny_splits(tmp_path / "data")
     runs.save("models/baseline", baseline(), {"epochs": 1, "epoch_seconds": 1.0, "best_epoch": 1, "history": []})
     prune = methods.create("filter_prune", {**FINE_TUNING, "criterion": "fpgm", "ratio": 0.75, "steps": 2,
                                             "skip_layers": []})

@@ -3,7 +3,8 @@ import os
 import numpy as np
 import pytest
 
-from edgecompress import models, training
+from conftest import on_disk
+from edgecompress import models, streams, training
 from edgecompress.backend import keras
 from edgecompress.errors import UserError
 from edgecompress.methods.pruning import PruneRegistry, prunes
@@ -25,7 +26,7 @@ def test_too_small_input_is_refused():
         models.build("resnet18", (16, 16, 1), 10, 0.25)
 
 
-def tiny_splits(seed=0):
+def tiny_arrays(seed=0):
     rng = np.random.default_rng(seed)
     y = np.arange(64) % 4
     x = np.zeros((64, 32, 32, 1), np.uint8)
@@ -36,18 +37,23 @@ def tiny_splits(seed=0):
     return {"train": (x[:48], y[:48]), "val": (x[48:], y[48:])}
 
 
-def train_once(seed, keep_best=True):
+def tiny_splits(folder, seed=0):
+    """tiny_arrays as prepared splits in `folder`."""
+    return on_disk(folder, tiny_arrays(seed))
+
+
+def train_once(folder, seed, keep_best=True):
     training.seed_everything(seed)
     model = models.build("resnet18", (32, 32, 1), 4, 0.125)
-    record = training.fit(model, tiny_splits(), optimizer="adam", learning_rate=0.01, schedule="cosine",
+    record = training.fit(model, tiny_splits(folder), optimizer="adam", learning_rate=0.01, schedule="cosine",
                           epochs=3, batch_size=16, seed=seed, keep_best=keep_best,
                           augment=training.augmenter("horizontal", 0.05, seed))
     return model, record
 
 
-def test_same_seed_same_weights_and_a_full_record():
-    first, record = train_once(7)
-    second, _ = train_once(7)
+def test_same_seed_same_weights_and_a_full_record(tmp_path):
+    first, record = train_once(tmp_path / "first", 7)
+    second, _ = train_once(tmp_path / "second", 7)
     for a, b in zip(first.get_weights(), second.get_weights()):
         np.testing.assert_array_equal(a, b)
     assert [row["epoch"] for row in record["history"]] == [1, 2, 3]
@@ -56,20 +62,20 @@ def test_same_seed_same_weights_and_a_full_record():
     assert record["best_epoch"] == best + 1
 
 
-def test_keep_best_restores_the_best_epoch_weights():
-    model, record = train_once(3)
-    x, y = tiny_splits()["val"]
+def test_keep_best_restores_the_best_epoch_weights(tmp_path):
+    model, record = train_once(tmp_path, 3)
+    x, y = tiny_arrays()["val"]
     accuracy = (model.predict(x / 255.0, verbose=0).argmax(1) == y).mean()
     best = max(row["val_accuracy"] for row in record["history"])
     assert accuracy == pytest.approx(best, abs=1e-6)
 
 
 def test_save_and_load_gives_the_same_predictions(tmp_path):
-    model, _ = train_once(1, keep_best=False)
+    model, _ = train_once(tmp_path, 1, keep_best=False)
     training.save(model, tmp_path / "model")
     assert (tmp_path / "model/saved_model.pb").is_file()
     loaded = models.load(tmp_path / "model")
-    x = tiny_splits()["val"][0] / 255.0
+    x = tiny_arrays()["val"][0] / 255.0
     np.testing.assert_allclose(loaded.predict(x, verbose=0), model.predict(x, verbose=0), atol=1e-6)
 
 
@@ -94,13 +100,14 @@ def test_select_layers_skips_by_name_lists_the_unsupported_and_refuses_unknown_n
         ["sep", "conv1d"], ["prelu (PReLU)"])
 
 
-def test_reestimate_batch_norm_averages_the_batch_statistics():
+def test_reestimate_batch_norm_averages_the_batch_statistics(tmp_path):
     inputs = keras.Input((4, 4, 1))
     model = keras.Model(inputs, keras.layers.BatchNormalization(name="bn")(inputs))
     bn = model.get_layer("bn")
     bn.set_weights([np.ones(1), np.zeros(1), np.full(1, 99.0), np.full(1, 99.0)])  # stale stats
     x = np.random.default_rng(0).integers(0, 256, (64, 4, 4, 1)).astype(np.uint8)
-    training.reestimate_batch_norm(model, training.images(x, batch_size=16))
+    split = on_disk(tmp_path, {"train": (x, np.zeros(64, np.int64))})["train"]
+    training.reestimate_batch_norm(model, streams.images(split, batch_size=16))
     batches = [x[i:i + 16] / np.float32(255) for i in range(0, 64, 16)]
     assert bn.moving_mean.numpy()[0] == pytest.approx(np.mean([b.mean() for b in batches]), rel=1e-5)
     assert bn.moving_variance.numpy()[0] == pytest.approx(np.mean([b.var(ddof=1) for b in batches]), rel=1e-4)  # unbiased, as Keras

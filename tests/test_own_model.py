@@ -6,7 +6,7 @@ import runpy
 import numpy as np
 import pytest
 
-from conftest import ROOT, run, write_params
+from conftest import ROOT, read_split, run, write_params
 from edgecompress import baseline, data, training
 from edgecompress.backend import keras
 from edgecompress.errors import UserError
@@ -50,7 +50,7 @@ def repo(tmp_path_factory):
     with pytest.MonkeyPatch.context() as patch:
         patch.chdir(root)
         stage("prepare")("data")
-    x, y = data.load_split(root / "data/train.npz")
+    x, y = read_split(root / "data/train")
     training.seed_everything(0)
     model = user_model()
     model.compile(optimizer=keras.optimizers.Adam(0.005), loss="sparse_categorical_crossentropy")
@@ -60,7 +60,7 @@ def repo(tmp_path_factory):
 
 
 def probabilities(model, root):
-    x = data.load_split(root / "data/test.npz")[0]
+    x = read_split(root / "data/test")[0]
     return model.predict(data.to_float(x, INPUT_RANGE), verbose=0)
 
 
@@ -124,7 +124,7 @@ def test_every_stage_runs_on_the_users_model_taken_as_it_is(repo, monkeypatch):
     pairs = json.loads((repo / "models/student_attention/train.json").read_text())["attention"]["pairs"]
     assert {p["teacher"] for p in pairs} == {"relu"}  # the user's model computes at one size: 16x16 after `conv`
     # the runner scales the test images as the model was trained: the fp32 file scores what Keras scores
-    x, y = data.load_split(repo / "data/test.npz")
+    x, y = read_split(repo / "data/test")
     keras_accuracy = float((probabilities(keras.models.load_model(repo / "imports/mine.keras"), repo).argmax(1)
                             == y).mean())
     metrics = {m: json.loads((repo / f"metrics/{m}.json").read_text()) for m in models}

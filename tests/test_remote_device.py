@@ -64,7 +64,7 @@ def sshd(tmp_path_factory):
 @pytest.fixture
 def evaluation(pipeline, tmp_path):
     """What evaluate@baseline reads, copied out of the tiny pipeline: run the stage here without touching it."""
-    for rel in ("models/baseline/tflite", "models/baseline/train.json", "data/test.npz", "data/dataset.json"):
+    for rel in ("models/baseline/tflite", "models/baseline/train.json", "data/test", "data/dataset.json"):
         src, dest = pipeline / rel, tmp_path / rel
         dest.parent.mkdir(parents=True, exist_ok=True)
         (shutil.copytree if src.is_dir() else shutil.copy)(src, dest)

@@ -135,7 +135,8 @@ def saved_baseline(tmp_path_factory):
     root = tmp_path_factory.mktemp("baseline")
     rng = np.random.default_rng(0)
     for split in ("train", "val"):
-        data.save_split(root / f"data/{split}.npz", rng.integers(0, 256, (20, 32, 32, 1), np.uint8), np.arange(20) % 10)
+        data.write_split(root / f"data/{split}", rng.integers(0, 256, (20, 32, 32, 1), np.uint8), np.arange(20) % 10,
+                         shard_bytes=2**20)
     model = models.build("resnet18", (32, 32, 1), 10, 0.125)
     training.save(model, root / "models/baseline/model")
     TrainingRecord(epochs=1, epoch_seconds=1.0, best_epoch=1, params_count=model.count_params()).write(
@@ -179,8 +180,8 @@ def test_a_teacher_without_stages_to_pair_stops_attention_transfer(tmp_path):
 
     rng = np.random.default_rng(0)
     for split in ("train", "val"):
-        data.save_split(tmp_path / f"data/{split}.npz", rng.integers(0, 256, (20, 32, 32, 1), np.uint8),
-                        np.arange(20) % 10)
+        data.write_split(tmp_path / f"data/{split}", rng.integers(0, 256, (20, 32, 32, 1), np.uint8),
+                         np.arange(20) % 10, shard_bytes=2**20)
     write_json(tmp_path / "data/dataset.json", {"image_shape": [32, 32, 1], "classes": [str(i) for i in range(10)]})
     image = keras.Input((32, 32, 1))
     logits = keras.layers.Dense(10, name="logits")(keras.layers.Flatten()(image))

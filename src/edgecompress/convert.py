@@ -3,8 +3,9 @@ from pathlib import Path
 
 import numpy as np
 
+from edgecompress import streams
 from edgecompress.backend import tf
-from edgecompress.data import load_split, to_float
+from edgecompress.data import open_split
 from edgecompress.files import atomic_path
 from edgecompress.names import QAT_QUANTIZATION
 from edgecompress.record import TrainingRecord
@@ -54,17 +55,17 @@ def convert(saved_model, quantization: str, x_float=None, samples: int = 100, se
     return converter.convert()
 
 
-def convert_model(model_dir, record: TrainingRecord, quantizations, train_npz, samples: int, seed: int) -> dict:
+def convert_model(model_dir, record: TrainingRecord, quantizations, train_split, samples: int, seed: int) -> dict:
     """Write model_dir/tflite/<quantization>.tflite; return {quantization: bytes written}.
 
-    A float model gets every requested quantization, calibrated on `samples` images of `train_npz`; a
-    quantization-aware trained model carries its own ranges and converts to int8 alone.
+    A float model gets every requested quantization, calibrated on `samples` images drawn from the prepared
+    split in `train_split`; a quantization-aware trained model carries its own ranges and converts to int8 alone.
     """
     model_dir = Path(model_dir)
     if record.quantization_aware:
         quantizations, x_float = [QAT_QUANTIZATION], None
     else:
-        x_float = to_float(load_split(train_npz)[0], record.input_range)
+        x_float = streams.sample(open_split(train_split), samples, seed, record.input_range)
     sizes = {}
     with atomic_path(model_dir / "tflite", is_dir=True) as out:
         for quant in quantizations:

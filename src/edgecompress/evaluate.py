@@ -19,10 +19,10 @@ def gzip_bytes(path) -> int:
     return len(gzip.compress(Path(path).read_bytes(), compresslevel=9, mtime=0))
 
 
-def measure(settings: dict, tflite_dir, test_npz, input_range=(0, 1)) -> dict:
+def measure(settings: dict, tflite_dir, test_dir, input_range=(0, 1)) -> dict:
     """The runner's result for every .tflite in `tflite_dir`, on the machine that evaluate.device names, with
     pixels scaled onto the model's `input_range`."""
-    protocol = (tflite_dir, test_npz, settings["threads"], settings["warmup"], settings["runs"], input_range)
+    protocol = (tflite_dir, test_dir, settings["threads"], settings["warmup"], settings["runs"], input_range)
     if settings["device"] == "local":
         return runner.run_folder(*protocol)
     device = remote.Device(settings["device"], settings["python"], settings["connect_timeout"],

@@ -1,6 +1,6 @@
 """Class-per-folder image datasets (the NCT-CRC-HE-100K layout): list the files, then decode and resize one at a time.
 
-Memory holds only the resized images, never a folder's full-resolution files.
+Memory holds one image at a time: prepare writes each to its split's shards as soon as it is resized.
 """
 from dataclasses import dataclass
 from pathlib import Path
@@ -65,26 +65,12 @@ def decode(path, size: int, channels: int) -> np.ndarray:
     return np.asarray(resized).reshape(size, size, channels)
 
 
-def read(listing: Listing, size: int, channels: int, skip_corrupt: bool, key: str, progress=None):
-    """(x, y, skipped paths): every listed image decoded and resized; unreadable files stop or are skipped."""
-    x = np.empty((len(listing.files), size, size, channels), dtype=np.uint8)
-    y = np.empty(len(listing.files), dtype=np.int64)
-    kept, skipped = 0, []
-    for i, (path, label) in enumerate(listing.files):
-        try:
-            x[kept] = decode(path, size, channels)
-        except UNREADABLE as err:
-            if not skip_corrupt:
-                raise UserError(f"{key}: {path} is not a readable image ({err}); fix or remove it, "
-                                "or set data.skip_corrupt: true to skip such files") from None
-            skipped.append(str(path))
-            continue
-        y[kept] = label
-        kept += 1
-        if progress and (i + 1) % 5000 == 0:
-            progress(i + 1, len(listing.files))
-    counts = np.bincount(y[:kept], minlength=len(listing.classes))
-    if (counts == 0).any():
-        empty = [c for c, n in zip(listing.classes, counts) if n == 0]
-        raise UserError(f"{key}: no readable images left in class folder(s) {', '.join(empty)}")
-    return x[:kept], y[:kept], skipped
+def read_one(path, size: int, channels: int, skip_corrupt: bool, key: str):
+    """One listed image decoded and resized; an unreadable file stops (UserError) or, skipped, gives None."""
+    try:
+        return decode(path, size, channels)
+    except UNREADABLE as err:
+        if not skip_corrupt:
+            raise UserError(f"{key}: {path} is not a readable image ({err}); fix or remove it, "
+                            "or set data.skip_corrupt: true to skip such files") from None
+        return None

@@ -6,6 +6,7 @@ CENTROID_INITS = ("kmeans_plus_plus", "linear", "random", "density_based")
 FILTER_CRITERIA = ("fpgm", "l1", "l2")  # how filter pruning picks the filters it removes
 OPTIMIZERS = ("adam", "sgd", "rmsprop")
 STRATEGIES = ("none", "mirrored", "multi_worker")  # train.distribute: one device, local GPUs, TF_CONFIG's workers
+SHUFFLE_MB = 256  # training shuffle buffer: a whole split up to this size (the digits: all of it), else a window
 MIXED_PRECISION = "mixed_float16"  # the Keras dtype policy of train.mixed_precision: true
 ARCHITECTURES = ("resnet18", "resnet20", "resnet32", "resnet56", "vgg16", "mobilenet", "mobilenetv2",
                  "mobilenetv3small", "mobilenetv3large", "wrn16_4")

@@ -98,6 +98,7 @@ SCHEMA = {
         "skip_corrupt": BOOLEAN,
         "val_fraction": number(0, 1, low_open=True, high_open=True),
         "test_fraction": number(0, 1, low_open=True, high_open=True),
+        "shard_mb": number(0, 10000, low_open=True),
     },
     "train": {
         "architecture": one_of(*ARCHITECTURES, OWN_MODEL),

@@ -4,11 +4,11 @@ into a temporary folder there, run, bring back one JSON, remove the folder.
 The destination is what the user types for `ssh` (user@host or a Host alias), so keys, ports and jump hosts
 stay in their own ~/.ssh/config; nothing secret passes through params.
 """
-import io
 import json
 import shlex
 import subprocess
 import tarfile
+import tempfile
 from pathlib import Path
 
 from edgecompress import runner
@@ -24,10 +24,11 @@ class Device:
     def fail(self, fault: str):
         raise UserError(f"evaluate.device {self.destination}: {fault}")
 
-    def call(self, command: str, what: str, stdin: bytes = b"", hint: str = "") -> str:
-        """Run a shell command on the device; its stdout, or UserError naming the host and the fault."""
+    def call(self, command: str, what: str, stdin=subprocess.DEVNULL, hint: str = "") -> str:
+        """Run a shell command on the device, reading the open file `stdin`; its stdout, or UserError naming the
+        host and the fault."""
         try:
-            result = subprocess.run(self.ssh + [command], input=stdin, capture_output=True,
+            result = subprocess.run(self.ssh + [command], stdin=stdin, capture_output=True,
                                     timeout=self.run_timeout)
         except subprocess.TimeoutExpired:
             self.fail(f"could not {what} within {self.run_timeout} s (evaluate.run_timeout)")
@@ -39,14 +40,17 @@ class Device:
             self.fail(f"cannot {what}: {last}")
         return result.stdout.decode()
 
-    def run_folder(self, model_dir, test_npz, threads: int, warmup: int, runs: int, input_range=(0, 1)) -> dict:
+    def run_folder(self, model_dir, test_dir, threads: int, warmup: int, runs: int, input_range=(0, 1)) -> dict:
         """runner.run_folder, run on the device by the same runner file."""
         unpack = ('d=$(mktemp -d "${TMPDIR:-/tmp}/edgecompress.XXXXXX") && '
                   '{ tar -x -C "$d" || { rm -rf "$d"; exit 1; }; } && echo "$d"')
-        workdir = self.call(unpack, "copy the models to the device", stdin=bundle(model_dir, test_npz)).strip()
+        with tempfile.TemporaryFile() as tar:
+            bundle(model_dir, test_dir, tar)
+            tar.seek(0)
+            workdir = self.call(unpack, "copy the models to the device", stdin=tar).strip()
         folder = shlex.quote(workdir)
         try:
-            out = self.call(f"cd {folder} && {shlex.quote(self.python)} runner.py models test.npz result.json "
+            out = self.call(f"cd {folder} && {shlex.quote(self.python)} runner.py models test result.json "
                             f"--threads {threads} --warmup {warmup} --runs {runs} "
                             f"--input-range {float(input_range[0])} {float(input_range[1])} && cat result.json",
                             "run the benchmark", hint=f" (evaluate.python is {self.python!r}; it needs numpy and "
@@ -59,12 +63,11 @@ class Device:
             self.fail(f"the runner printed no result: {out[-200:]!r}")
 
 
-def bundle(model_dir, test_npz) -> bytes:
-    """A tar of runner.py, models/*.tflite and test.npz: what the device needs, sent over ssh's stdin."""
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w") as tar:
+def bundle(model_dir, test_dir, out) -> None:
+    """Write to the open file `out` a tar of runner.py, models/*.tflite and the test split as test/: what the
+    device needs, sent over ssh's stdin."""
+    with tarfile.open(fileobj=out, mode="w") as tar:
         tar.add(runner.__file__, arcname="runner.py")
         for path in sorted(Path(model_dir).glob("*.tflite")):
             tar.add(path, arcname=f"models/{path.name}")
-        tar.add(test_npz, arcname="test.npz")
-    return buffer.getvalue()
+        tar.add(test_dir, arcname="test")

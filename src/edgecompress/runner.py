@@ -2,11 +2,13 @@
 
 Needs only numpy and a LiteRT interpreter (ai_edge_litert, or tflite_runtime on older boards), so the
 same file runs locally and on a remote device:
-    python runner.py MODEL_DIR TEST_NPZ OUT_JSON [--threads N] [--warmup N] [--runs N] [--input-range LOW HIGH]
+    python runner.py MODEL_DIR TEST_DIR OUT_JSON [--threads N] [--warmup N] [--runs N] [--input-range LOW HIGH]
 """
 import argparse
+import itertools
 import json
 import platform
+import struct
 import time
 from pathlib import Path
 
@@ -36,6 +38,12 @@ def _dequantize(y, detail):
     return (y.astype(np.float32) - zero_point) * scale
 
 
+def _cycle(make):
+    """The items of make() again and again (warm-up on a split smaller than the warm-up count)."""
+    while True:
+        yield from make()
+
+
 def per_class(y_true, y_pred, num_classes: int):
     """Precision, recall and the confusion matrix (rows: true class, columns: predicted class)."""
     confusion = np.zeros((num_classes, num_classes), dtype=np.int64)
@@ -47,32 +55,56 @@ def per_class(y_true, y_pred, num_classes: int):
     return precision, recall, confusion
 
 
-def run_model(path, x_uint8, y, threads: int = 1, warmup: int = 10, runs: int = 1, input_range=(0, 1)):
+class TestSplit:
+    """The test split that edgecompress prepared: TFRecord shards of records (an int64 label, little-endian, then
+    the uint8 pixels) named in split.json, read one record at a time with numpy alone."""
+
+    def __init__(self, folder):
+        self.folder = Path(folder)
+        card = json.loads((self.folder / "split.json").read_text())
+        self.shape, self.shards, self.count = tuple(card["image_shape"]), card["shards"], card["count"]
+
+    def __iter__(self):
+        """(uint8 image, label) per record, in the order written."""
+        for name in self.shards:
+            with open(self.folder / name, "rb") as shard:
+                while header := shard.read(12):  # TFRecord framing: uint64 length, its CRC; data, its CRC
+                    record = shard.read(struct.unpack("<Q", header[:8])[0])
+                    shard.read(4)
+                    yield np.frombuffer(record, np.uint8, offset=8).reshape(self.shape), int.from_bytes(
+                        record[:8], "little", signed=True)
+
+
+def run_model(path, split: TestSplit, threads: int = 1, warmup: int = 10, runs: int = 1, input_range=(0, 1)):
     """Run one .tflite on every test image, batch size 1, after `warmup` untimed runs, `runs` timed passes.
 
-    Pixels are scaled onto `input_range` (low, high) as in training: edgecompress.data.to_float.
+    Pixels are scaled onto `input_range` (low, high) as in training: edgecompress.data.scale.
 
     Latency per image times invoke() alone, as TF Lite's benchmark_model does, over every pass; total_s is
-    one pass over the test split including input quantization and output reading (the mean over passes).
+    one pass over the test split including reading, input quantization and output reading (the mean over passes).
     """
     interpreter = Interpreter(model_path=str(path), num_threads=threads)
     interpreter.allocate_tensors()
     inp, out = interpreter.get_input_details()[0], interpreter.get_output_details()[0]
     low, high = input_range
-    x = _quantize(x_uint8.astype(np.float32) / 255.0 * (high - low) + low, inp)
-    for i in range(warmup):
-        interpreter.set_tensor(inp["index"], x[i % len(x)][None])
+
+    def inputs():
+        for image, label in split:
+            yield _quantize(image.astype(np.float32) / 255.0 * (high - low) + low, inp)[None], label
+
+    for x, _ in itertools.islice(_cycle(inputs), warmup if split.count else 0):
+        interpreter.set_tensor(inp["index"], x)
         interpreter.invoke()
-    latencies, totals = np.empty((runs, len(x))), np.empty(runs)
-    predictions = np.empty(len(x), dtype=np.int64)
+    latencies, totals = np.empty((runs, split.count)), np.empty(runs)
+    predictions, y = np.empty(split.count, dtype=np.int64), np.empty(split.count, dtype=np.int64)
     for run in range(runs):
         pass_start = time.perf_counter()
-        for i in range(len(x)):
-            interpreter.set_tensor(inp["index"], x[i][None])
+        for i, (x, label) in enumerate(inputs()):
+            interpreter.set_tensor(inp["index"], x)
             start = time.perf_counter()
             interpreter.invoke()
             latencies[run, i] = time.perf_counter() - start
-            predictions[i] = int(np.argmax(_dequantize(interpreter.get_tensor(out["index"])[0], out)))
+            predictions[i], y[i] = int(np.argmax(_dequantize(interpreter.get_tensor(out["index"])[0], out))), label
         totals[run] = time.perf_counter() - pass_start
     num_classes = int(out["shape"][-1])
     precision, recall, confusion = per_class(y, predictions, num_classes)
@@ -114,29 +146,28 @@ def device_facts() -> dict:
     }
 
 
-def run_folder(model_dir, test_npz, threads: int = 1, warmup: int = 10, runs: int = 1, input_range=(0, 1)) -> dict:
-    """Benchmark every .tflite in `model_dir` (named <quantization>.tflite) on the test split."""
-    with np.load(test_npz) as npz:
-        x, y = npz["x"], npz["y"]
+def run_folder(model_dir, test_dir, threads: int = 1, warmup: int = 10, runs: int = 1, input_range=(0, 1)) -> dict:
+    """Benchmark every .tflite in `model_dir` (named <quantization>.tflite) on the test split in `test_dir`."""
+    split = TestSplit(test_dir)
     results = {
-        path.stem: run_model(path, x, y, threads, warmup, runs, input_range)
+        path.stem: run_model(path, split, threads, warmup, runs, input_range)
         for path in sorted(Path(model_dir).glob("*.tflite"))
     }
-    protocol = {"threads": threads, "warmup": warmup, "runs": runs, "batch_size": 1, "images": int(len(x))}
+    protocol = {"threads": threads, "warmup": warmup, "runs": runs, "batch_size": 1, "images": split.count}
     return {"device": device_facts(), "protocol": protocol, "models": results}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("model_dir")
-    parser.add_argument("test_npz")
+    parser.add_argument("test_dir")
     parser.add_argument("out_json")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--warmup", type=int, default=10)
     parser.add_argument("--runs", type=int, default=1)
     parser.add_argument("--input-range", type=float, nargs=2, default=(0.0, 1.0), metavar=("LOW", "HIGH"))
     args = parser.parse_args()
-    result = run_folder(args.model_dir, args.test_npz, args.threads, args.warmup, args.runs, args.input_range)
+    result = run_folder(args.model_dir, args.test_dir, args.threads, args.warmup, args.runs, args.input_range)
     tmp = Path(args.out_json + ".tmp")
     tmp.write_text(json.dumps(result))
     tmp.replace(args.out_json)

@@ -4,7 +4,7 @@ Shared by every stage that trains or fine-tunes, so that each stage script only 
 """
 from pathlib import Path
 
-from edgecompress import data, distribute, macs, models, training
+from edgecompress import data, distribute, macs, models, streams, training
 from edgecompress.record import TrainingRecord
 
 CURVES = Path("plots/train")  # <model>.csv per trained model: committed, read by the report and `dvc plots`
@@ -12,7 +12,7 @@ CURVES = Path("plots/train")  # <model>.csv per trained model: committed, read b
 
 def splits(data_dir):
     """The prepared train and val splits."""
-    return {name: data.load_split(Path(data_dir) / f"{name}.npz") for name in ("train", "val")}
+    return {name: data.open_split(Path(data_dir) / name) for name in ("train", "val")}
 
 
 def load(model_dir):
@@ -63,7 +63,7 @@ def fine_tuned(method, source_dir, data_dir, train_cfg: dict, seed: int) -> tupl
                             augment=augmenter(train_cfg, seed), keep_best=False, callbacks=callbacks,
                             input_range=upstream.input_range)
 
-    train_images = training.images(parts["train"][0], train_cfg["batch_size"], upstream.input_range)
+    train_images = streams.images(parts["train"], train_cfg["batch_size"], upstream.input_range)
 
     def trial(trainable, epochs, measured=None):
         """Fit `trainable` for `epochs`; the validation accuracy of `measured` (default: it) with fresh BatchNorm

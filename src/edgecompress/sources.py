@@ -7,7 +7,7 @@ import numpy as np
 from PIL import Image
 from sklearn.model_selection import train_test_split
 
-from edgecompress import image_folder
+from edgecompress import data, image_folder
 from edgecompress.errors import UserError
 from edgecompress.names import NO_DATA
 
@@ -77,46 +77,64 @@ def load_npz(path, key: str):
 
 @dataclass
 class Source:
-    """What `data.source` yields: images at the target size, labels, class names; a test set if it has its own."""
-    x: np.ndarray
-    y: np.ndarray
+    """What `data.source` yields: labels and class names, and each image at the target size on demand, so that a
+    folder's images are read one at a time while the splits are written; a test set if it has its own."""
     classes: list
-    test: tuple = None
+    labels: np.ndarray
+    image: callable  # image(i): the i-th image, (size, size, channels) uint8, or None for a skipped corrupt file
+    test: "Source" = None
     notes: dict = field(default_factory=dict)  # skipped / ignored files, for the dataset card
 
 
+def in_memory(x, y, classes) -> Source:
+    """A source of images already at the target size (the digits, an .npz)."""
+    return Source(classes, y, x.__getitem__)
+
+
 def load(source: str, path, test_path, image_size: int, channels: int, limit_per_class: int = 0,
-         skip_corrupt: bool = False, seed: int = 0, progress=None) -> Source:
-    """Read the data source at the target size: the built-in digits, a class-per-folder tree, or an .npz.
+         skip_corrupt: bool = False, seed: int = 0) -> Source:
+    """The data source at the target size: the built-in digits, a class-per-folder tree, or an .npz (read whole).
 
     A folder's test set is `test_path` unless that is `path` or the shipped placeholder (names.NO_DATA), which
     leave the test split to be drawn from `path`; an .npz's is its x_test / y_test.
     """
     if source == "digits":
         images, labels, classes = load_digits()
-        return Source(resize(images, image_size, channels), labels, classes)
+        return in_memory(resize(images, image_size, channels), labels, classes)
     if source == "npz":
         x, y, x_test, y_test, classes = load_npz(path, "data.path")
-        test = (resize(x_test, image_size, channels), y_test) if x_test is not None else None
-        return Source(resize(x, image_size, channels), y, classes, test)
-    options = dict(size=image_size, channels=channels, limit=limit_per_class, skip_corrupt=skip_corrupt, seed=seed,
-                   progress=progress)
-    x, y, classes, notes = _read_folder(path, "data.path", **options)
+        loaded = in_memory(resize(x, image_size, channels), y, classes)
+        if x_test is not None:
+            loaded.test = in_memory(resize(x_test, image_size, channels), y_test, classes)
+        return loaded
+    options = dict(size=image_size, channels=channels, limit=limit_per_class, skip_corrupt=skip_corrupt, seed=seed)
+    loaded = _folder(path, "data.path", **options)
     if Path(test_path).resolve() in (Path(path).resolve(), Path(NO_DATA).resolve()):
-        return Source(x, y, classes, None, {"data.path": notes})
-    x_test, y_test, test_classes, test_notes = _read_folder(test_path, "data.test_path", **options)
-    if test_classes != classes:
-        raise UserError(f"data.test_path: the classes of {test_path} ({', '.join(test_classes)}) do not match "
-                        f"those of data.path {path} ({', '.join(classes)})")
-    return Source(x, y, classes, (x_test, y_test), {"data.path": notes, "data.test_path": test_notes})
+        return loaded
+    loaded.test = _folder(test_path, "data.test_path", **options)
+    if loaded.test.classes != loaded.classes:
+        raise UserError(f"data.test_path: the classes of {test_path} ({', '.join(loaded.test.classes)}) do not "
+                        f"match those of data.path {path} ({', '.join(loaded.classes)})")
+    loaded.notes.update(loaded.test.notes)
+    return loaded
 
 
-def _read_folder(root, key, size, channels, limit, skip_corrupt, seed, progress):
+def _folder(root, key, size, channels, limit, skip_corrupt, seed) -> Source:
     listing = image_folder.limit_per_class(image_folder.scan(root, key), limit, seed)
-    x, y, skipped = image_folder.read(listing, size, channels, skip_corrupt, key, progress)
-    notes = {"folder": str(root), "images": len(y), "skipped_corrupt": len(skipped), "skipped_files": skipped,
+    skipped = []
+    notes = {"folder": str(root), "images": len(listing.files), "skipped_corrupt": 0, "skipped_files": skipped,
              "ignored_not_images": len(listing.ignored), "ignored_files": [str(p) for p in listing.ignored]}
-    return x, y, listing.classes, notes
+
+    def image(i):
+        path = listing.files[i][0]
+        decoded = image_folder.read_one(path, size, channels, skip_corrupt, key)
+        if decoded is None:
+            skipped.append(str(path))
+            notes.update(images=notes["images"] - 1, skipped_corrupt=len(skipped))
+        return decoded
+
+    labels = np.array([label for _, label in listing.files], dtype=np.int64)
+    return Source(listing.classes, labels, image, notes={key: notes})
 
 
 def _split(x, y, fraction: float, seed: int):
@@ -141,16 +159,36 @@ def stratified_split(x, y, val_fraction: float, test_fraction: float, seed: int,
     return {"train": (x_train, y_train), "val": (x_val, y_val), "test": (x_test, y_test)}
 
 
-def describe(splits, class_names, source: str, notes=None) -> dict:
+def write_splits(source: Source, splits: dict, data_dir, image_shape, shard_bytes: int, progress=None) -> dict:
+    """Write each split ({name: (indices into the source, labels)}) as shards in data_dir/<name>, reading one image
+    at a time; the test split comes from the source's own test set when it has one. Returns {name: labels}."""
+    written, done, total = {}, 0, sum(len(indices) for indices, _ in splits.values())
+    for name, (indices, _) in splits.items():
+        origin = source.test if name == "test" and source.test is not None else source
+        with data.split_writer(Path(data_dir) / name, image_shape, shard_bytes) as split:
+            for i in indices:
+                image = origin.image(i)
+                if image is not None:
+                    split.add(image, origin.labels[i])
+                done += 1
+                if progress and done % 5000 == 0:
+                    progress(done, total)
+        written[name] = np.array(split.labels, dtype=np.int64)
+    empty = [c for i, c in enumerate(source.classes) if not any((y == i).any() for y in written.values())]
+    if empty:
+        raise UserError(f"data.path: no readable images left in class folder(s) {', '.join(empty)}")
+    return written
+
+
+def describe(labels: dict, image_shape, class_names, source: str, notes=None) -> dict:
     """The dataset card written next to the splits: classes (label = index), counts, image shape, skipped files."""
-    x_train = splits["train"][0]
     return {
         "source": source,
         **({"files": notes} if notes else {}),
         "classes": class_names,
-        "image_shape": list(x_train.shape[1:]),
+        "image_shape": list(image_shape),
         "counts": {
             name: {c: int((y == i).sum()) for i, c in enumerate(class_names)} | {"total": int(len(y))}
-            for name, (_, y) in splits.items()
+            for name, y in labels.items()
         },
     }

@@ -5,10 +5,10 @@ import time
 
 import numpy as np
 
+from edgecompress import streams
 from edgecompress.backend import keras, tf
-from edgecompress.data import to_float
 from edgecompress.files import atomic_path
-from edgecompress.names import CURVE_COLUMNS, MIXED_PRECISION
+from edgecompress.names import CURVE_COLUMNS, MIXED_PRECISION, SHUFFLE_MB
 
 
 def seed_everything(seed: int) -> None:
@@ -25,17 +25,6 @@ def augmenter(flip: str, rotation: float, seed: int):
     if rotation > 0:
         steps.append(keras.layers.RandomRotation(rotation, fill_mode="constant", seed=seed + 1))
     return keras.Sequential(steps, name="augment") if steps else None
-
-
-def dataset(x, y, batch_size: int, seed: int, augment=None, shuffle=False, input_range=(0, 1)):
-    """A tf.data pipeline of float images scaled onto `input_range` and integer labels; augmentation on the fly."""
-    ds = tf.data.Dataset.from_tensor_slices((to_float(x, input_range), y))
-    if shuffle:
-        ds = ds.shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
-    ds = ds.batch(batch_size)
-    if augment is not None:
-        ds = ds.map(lambda images, labels: (augment(images, training=True), labels))
-    return ds.prefetch(tf.data.AUTOTUNE)
 
 
 class EpochTimer(keras.callbacks.Callback):
@@ -81,28 +70,25 @@ def global_batch(batch_size: int) -> int:
 def total_steps(splits, batch_size: int, epochs: int) -> int:
     """Optimizer steps in `epochs` epochs over splits['train'] at `batch_size` per replica (the last batch may be
     short)."""
-    return math.ceil(len(splits["train"][1]) / global_batch(batch_size)) * epochs
+    return math.ceil(len(splits["train"]) / global_batch(batch_size)) * epochs
 
 
 def is_mixed(model) -> bool:
     return any(layer.dtype_policy.name == MIXED_PRECISION for layer in model.layers)
 
 
-def images(x, batch_size: int, input_range=(0, 1)):
-    """Batches of the uint8 images `x` as float scaled onto `input_range`, in order, without labels."""
-    return tf.data.Dataset.from_tensor_slices(to_float(x, input_range)).batch(batch_size)
-
-
 def accuracy(model, split, batch_size: int, input_range=(0, 1)) -> float:
-    """Share of the images of `split` (x, y) that `model` classifies right."""
-    x, y = split
-    return float((model.predict(images(x, batch_size, input_range), verbose=0).argmax(axis=1) == y).mean())
+    """Share of the images of `split` (a prepared split, streamed) that `model` classifies right."""
+    right = sum(int((model.predict_on_batch(images).argmax(axis=1) == labels.numpy()).sum())
+                for images, labels in streams.batches(split, batch_size, input_range))
+    return right / len(split)
 
 
 def fit(model, splits, *, optimizer, learning_rate, epochs, batch_size, seed, schedule="constant",
-        augment=None, keep_best=True, callbacks=(), input_range=(0, 1)):
+        augment=None, keep_best=True, callbacks=(), input_range=(0, 1), shuffle_mb=SHUFFLE_MB):
     """Compile and fit `model` on splits['train'], validating on splits['val'] with one of names.OPTIMIZERS, under
-    the tf.distribute strategy in scope at `batch_size` per replica; a mixed float16 model scales its loss.
+    the tf.distribute strategy in scope at `batch_size` per replica; a mixed float16 model scales its loss. The
+    training split streams through a shuffle buffer of `shuffle_mb` megabytes.
 
     The record has epochs, mean seconds per epoch, the best epoch and the per-epoch history.
     """
@@ -115,8 +101,8 @@ def fit(model, splits, *, optimizer, learning_rate, epochs, batch_size, seed, sc
     timer, best = EpochTimer(), KeepBest()
     batch = global_batch(batch_size)
     history = model.fit(
-        dataset(*splits["train"], batch, seed, augment, shuffle=True, input_range=input_range),
-        validation_data=dataset(*splits["val"], batch, seed, input_range=input_range),
+        streams.batches(splits["train"], batch, input_range, seed, shuffle_mb, augment),
+        validation_data=streams.batches(splits["val"], batch, input_range),
         epochs=epochs,
         callbacks=[timer, *([best] if keep_best else []), *callbacks],
         verbose=1 if sys.stdout.isatty() else 2,  # progress bars on a terminal, one line per epoch in logs
