@@ -18,8 +18,10 @@ def records(split):
         return tf.reshape(raw[LABEL_BYTES:], shape), tf.bitcast(raw[:LABEL_BYTES], tf.int64)
 
     shards = tf.data.Dataset.from_tensor_slices(split.paths)
-    return shards.interleave(tf.data.TFRecordDataset, cycle_length=min(READERS, len(split.paths)),
+    read = shards.interleave(tf.data.TFRecordDataset, cycle_length=min(READERS, len(split.paths)),
                              num_parallel_calls=tf.data.AUTOTUNE, deterministic=True).map(parse)
+    # a known length, as in-memory arrays had: Keras then draws each epoch's shuffle the same way
+    return read.apply(tf.data.experimental.assert_cardinality(len(split)))
 
 
 def shuffle_buffer(split, buffer_mb: float) -> int:
