@@ -5,8 +5,9 @@ row-major order. The folder's split.json names the shards and holds the image sh
 stage knows a split's size and classes without reading its images. TensorFlow's TFRecord framing lets tf.data
 read the shards; the standalone runner (runner.py) reads the same records with numpy alone.
 
-Models take float32 pixels in their input range ([0, 1] unless train.input_range says otherwise): `to_float` is
-the one conversion, applied at training and conversion time; the standalone runner applies the same scale.
+Models take float32 pixels in their input range ([0, 1] unless train.input_range says otherwise): `scale` is
+the one conversion, on tensors as they stream and on NumPy arrays (`to_float`); the standalone runner applies
+the same scale.
 """
 import contextlib
 import json

@@ -3,7 +3,7 @@ shuffled through a bounded buffer, batched and prefetched, so that memory does n
 import numpy as np
 
 from edgecompress.backend import tf
-from edgecompress.data import LABEL_BYTES, scale
+from edgecompress.data import LABEL_BYTES, scale, to_float
 
 READERS = 4  # shards read at once
 MB = 1 << 20
@@ -55,4 +55,4 @@ def sample(split, count: int, seed: int, input_range=(0, 1)) -> np.ndarray:
     for index, (image, _) in enumerate(records(split).as_numpy_iterator()):
         if index in wanted:
             found[wanted[index]] = image
-    return scale(np.stack(found).astype(np.float32), input_range)
+    return to_float(np.stack(found), input_range)
