@@ -34,8 +34,16 @@ def _start_up_noise_filtered():
 with _start_up_noise_filtered():
     import tensorflow as tf
     import tf_keras as keras
-    import tensorflow_model_optimization as tfmot
 
     tf.config.list_physical_devices()  # device discovery logs its own start-up lines: get them over with here
 
 __all__ = ["tf", "keras", "tfmot"]
+
+
+def __getattr__(name):
+    """TFMOT (1.3 s of imports) loads on first use: the compression methods need it, conversion and training not."""
+    if name == "tfmot":
+        import tensorflow_model_optimization
+
+        return tensorflow_model_optimization
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
