@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from conftest import on_disk
-from edgecompress import models, streams, training
+from edgecompress import convert, models, streams, training
 from edgecompress.backend import keras
 from edgecompress.errors import UserError
 from edgecompress.methods.pruning import PruneRegistry, prunes
@@ -78,6 +78,16 @@ def test_save_and_load_gives_the_same_predictions(tmp_path):
     x = tiny_arrays()["val"][0] / 255.0
     np.testing.assert_allclose(loaded.predict(x, verbose=0), model.predict(x, verbose=0), atol=1e-6)
 
+
+
+def test_a_model_saved_from_its_layer_configs_converts_to_the_same_tflite_as_one_with_every_call_traced(tmp_path):
+    model = models.build("mobilenetv2", (32, 32, 1), 10, 0.35, 64)
+    training.save(model, tmp_path / "light")
+    model.save(tmp_path / "traced", save_format="tf", include_optimizer=False)
+    assert convert.convert(tmp_path / "light", "fp32") == convert.convert(tmp_path / "traced", "fp32")
+    assert training.rebuilt_from_config(model)
+    doubled = keras.Sequential([keras.Input((4,)), keras.layers.Lambda(lambda x: 2 * x)])
+    assert not training.rebuilt_from_config(doubled)  # its code would not reload safely: saved with its trace
 
 def test_history_csv(tmp_path):
     training.write_history([{"epoch": 1, "loss": 0.5}, {"epoch": 2, "loss": 0.25}], tmp_path / "h.csv")

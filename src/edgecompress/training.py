@@ -166,8 +166,8 @@ def serving_signature(model):
     """The inference function of a one-input model as Keras' own default signature has it (input and output keyed
     by their layer names), for the converter."""
     spec = tf.TensorSpec(model.inputs[0].shape, model.inputs[0].dtype, name=model.input_names[0])
-    return tf.function(lambda images: {model.output_names[0]: model(images, training=False)}).get_concrete_function(
-        spec)
+    # a tf.function, not its concrete function: only that form saves under a distribution strategy
+    return tf.function(lambda images: {model.output_names[0]: model(images, training=False)}, input_signature=[spec])
 
 
 def untrained() -> dict:
