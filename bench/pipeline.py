@@ -73,8 +73,8 @@ def main() -> None:
     fp32, int8 = metrics["baseline"]["fp32"], metrics["baseline"]["int8"]
     print_profile(stages)
     results = []
-    check(results, "from-scratch dvc repro", f"{full:.1f} s", full < 900, "< 900 s")
-    check(results, "no-op dvc repro", f"{noop:.1f} s", noop < 10, "< 10 s")
+    check(results, "from-scratch dvc repro", f"{full:.1f} s", full <= 600, "<= 600 s")
+    check(results, "no-op dvc repro", f"{noop:.1f} s", noop <= 3, "<= 3 s")
     check(results, "baseline fp32 accuracy", f"{fp32['accuracy']:.4f}", fp32["accuracy"] >= 0.97, ">= 0.97")
     ratio = int8["latency_p50_ms"] / fp32["latency_p50_ms"]
     check(results, "baseline int8 / fp32 p50 latency", f"{ratio:.3f} ({int8['latency_p50_ms']:.4f} / "
