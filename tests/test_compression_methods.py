@@ -33,6 +33,18 @@ def test_nearest_centroids_agree_with_tfmot_argmin(shape, clusters):
     assert hand.numpy().tolist() == [1, 2, 0, 0, 3, 3]  # 2.0, halfway between 1 and 3, goes to the smaller
 
 
+
+@pytest.mark.parametrize("channel_axis", [-1, 1])
+def test_per_channel_nearest_centroids_agree_with_tfmot_per_channel_argmin(channel_axis):
+    rng = np.random.default_rng(3)
+    weight = tf.constant(rng.normal(size=(3, 5, 3, 6)).astype(np.float32))
+    centroids = tf.constant(rng.normal(size=(weight.shape[channel_axis], 9)).astype(np.float32))
+    moved = np.moveaxis(weight.numpy(), channel_axis, 0)
+    expected = np.stack([np.abs(moved[c][..., None] - centroids[c].numpy()).argmin(-1) for c in range(len(moved))])
+    found = clustering.nearest_centroids_per_channel(weight, centroids, channel_axis)
+    assert found.dtype == tf.int64 and found.shape == weight.shape
+    np.testing.assert_array_equal(np.moveaxis(found.numpy(), channel_axis, 0), expected)
+
 @pytest.mark.parametrize("begin, end, message", [
     (300, "auto", "prune.begin_step = 300 .* only 296 steps"),
     (0, 296, "prune.end_step = 296 .* before the end of fine-tuning"),

@@ -23,12 +23,32 @@ def nearest_centroids(weight, centroids):
     return tf.reshape(tf.gather(tf.cast(order, tf.int64), position), tf.shape(weight))
 
 
+def nearest_centroids_per_channel(weight, centroids, channel_axis=-1):
+    """nearest_centroids for each output channel of a convolution kernel with its own row of `centroids`
+    (channels x clusters), all channels in one batched search where TFMOT loops over them in Python."""
+    moved = tf.experimental.numpy.moveaxis(weight, channel_axis, 0)
+    by_channel = tf.reshape(moved, [tf.shape(centroids)[0], -1])
+    order = tf.argsort(centroids, axis=-1, stable=True)
+    ascending = tf.gather(centroids, order, batch_dims=1)
+    midpoints = (ascending[:, 1:] + ascending[:, :-1]) / 2
+    position = tf.searchsorted(midpoints, by_channel, side="left", out_type=tf.int64)
+    indices = tf.gather(tf.cast(order, tf.int64), position, batch_dims=1)
+    return tf.experimental.numpy.moveaxis(tf.reshape(indices, tf.shape(moved)), 0, channel_axis)
+
+
 def _pulling_indices(algorithm, weight, centroids=None):
     return nearest_centroids(weight, algorithm.cluster_centroids if centroids is None else centroids)
 
 
-# every clustering wrapper, per-channel one and cluster-preserving quantizer asks this method at every step
+def _pulling_indices_per_channel(algorithm, weight):
+    return nearest_centroids_per_channel(weight, algorithm.cluster_centroids,
+                                         1 if algorithm.data_format == "channels_first" else -1)
+
+
+# every clustering wrapper and cluster-preserving quantizer asks these at every step; cluster-preserving QAT
+# takes the per-channel one for a convolution whose channels have (nearly) equal numbers of distinct values
 clustering_algorithm.ClusteringAlgorithm.get_pulling_indices = _pulling_indices
+clustering_algorithm.ClusteringAlgorithmPerChannel.get_pulling_indices = _pulling_indices_per_channel
 
 
 def clusters(layer) -> bool:
