@@ -20,8 +20,9 @@ run: venv
 	dvc repro
 	@echo "report: $(CURDIR)/report/report.html"
 
+# two workers (pytest-xdist): the tests on the tiny end-to-end pipeline on one, all the others on the other
 test: venv
-	pytest
+	pytest -n 2 --dist loadgroup
 
 bench: venv
 	python bench/pipeline.py

@@ -109,6 +109,14 @@ def copy_repo(dest: Path) -> Path:
     return dest
 
 
+def pytest_collection_modifyitems(items):
+    """Under pytest-xdist (`make test` runs two workers) every test on the one tiny pipeline goes to one worker,
+    which builds the pipeline once; the other worker takes the rest."""
+    for item in items:
+        if "pipeline" in item.fixturenames:
+            item.add_marker(pytest.mark.xdist_group("pipeline"))
+
+
 @pytest.fixture(scope="session")
 def pipeline(tmp_path_factory):
     """A copy of the repo on tiny params after one full `dvc repro`, reading the digits from a folder of image files.

@@ -203,19 +203,14 @@ def test_an_added_or_changed_image_reruns_prepare_and_everything_after_it(pipeli
 
 
 def test_repro_after_a_param_change_reruns_exactly_its_downstream(pipeline):
-    original = set_param(pipeline, "convert.representative_samples", 17)
+    original = set_param(pipeline, "distill.temperature", 4)  # read by both distilling stages, not by the control
     try:
         log = run(["dvc", "repro"], pipeline).stdout
     finally:
         (pipeline / "params.yaml").write_text(original)
     ran = set(re.findall(r"Running stage '([^']+)'", log))
-    assert ran == descendants(pipeline, {"convert@baseline", "convert@pruned", "convert@cluster_sparse",
-                                         "convert@student_distilled", "convert@student_scratch",
-                                         "convert_clustered@kpp32", "convert_clustered@lin32",
-                                         "convert_clustered@kpp256", "convert@filter_pruned",
-                                         "convert@filter_pruned_kd", "convert@student_attention",
-                                         "convert@lowrank"})
-    assert "convert_qat@pcqat" not in ran and "train" not in ran
+    assert ran == descendants(pipeline, {"distill", "distill_attention"})
+    assert "train_student" not in ran and "train" not in ran
     run(["dvc", "repro"], pipeline)  # back to the tiny params: restored from DVC's run cache
     assert "up to date" in run(["dvc", "status"], pipeline).stdout
 
