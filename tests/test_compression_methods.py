@@ -45,6 +45,25 @@ def test_per_channel_nearest_centroids_agree_with_tfmot_per_channel_argmin(chann
     assert found.dtype == tf.int64 and found.shape == weight.shape
     np.testing.assert_array_equal(np.moveaxis(found.numpy(), channel_axis, 0), expected)
 
+
+@pytest.mark.parametrize("data_format, shape", [("channels_last", (3, 3, 4, 6)), ("channels_first", (3, 6, 3, 4))])
+def test_per_channel_clustered_weights_and_gradients_are_tfmots(data_format, shape):
+    rng = np.random.default_rng(0)
+    channels = shape[1 if data_format == "channels_first" else -1]
+    centroids = tf.Variable(rng.normal(size=(channels, 5)).astype(np.float32))
+    weight = tf.Variable(rng.normal(size=shape).astype(np.float32))
+    algorithm = clustering.clustering_algorithm.ClusteringAlgorithmPerChannel(
+        centroids, clustering.clustering_algorithm.GradientAggregation.SUM, data_format)
+    indices, upstream = tf.constant(rng.integers(0, 5, size=shape)), tf.constant(rng.normal(size=shape))
+    results = []
+    for clustered_weight in (clustering._looped_clustered_weight, clustering._clustered_weight_per_channel):
+        with tf.GradientTape() as tape:
+            clustered = clustered_weight(algorithm, indices, weight)
+            loss = tf.reduce_sum(clustered * tf.cast(upstream, tf.float32))
+        results.append([clustered, *tape.gradient(loss, [centroids, weight])])
+    for looped, batched in zip(*results):
+        np.testing.assert_array_equal(batched.numpy(), looped.numpy())
+
 @pytest.mark.parametrize("begin, end, message", [
     (300, "auto", "prune.begin_step = 300 .* only 296 steps"),
     (0, 296, "prune.end_step = 296 .* before the end of fine-tuning"),
