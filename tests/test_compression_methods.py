@@ -33,7 +33,6 @@ def test_nearest_centroids_agree_with_tfmot_argmin(shape, clusters):
     assert hand.numpy().tolist() == [1, 2, 0, 0, 3, 3]  # 2.0, halfway between 1 and 3, goes to the smaller
 
 
-
 @pytest.mark.parametrize("channel_axis", [-1, 1])
 def test_per_channel_nearest_centroids_agree_with_tfmot_per_channel_argmin(channel_axis):
     rng = np.random.default_rng(3)
@@ -63,6 +62,7 @@ def test_per_channel_clustered_weights_and_gradients_are_tfmots(data_format, sha
         results.append([clustered, *tape.gradient(loss, [centroids, weight])])
     for looped, batched in zip(*results):
         np.testing.assert_array_equal(batched.numpy(), looped.numpy())
+
 
 @pytest.mark.parametrize("begin, end, message", [
     (300, "auto", "prune.begin_step = 300 .* only 296 steps"),

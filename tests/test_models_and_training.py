@@ -79,7 +79,6 @@ def test_save_and_load_gives_the_same_predictions(tmp_path):
     np.testing.assert_allclose(loaded.predict(x, verbose=0), model.predict(x, verbose=0), atol=1e-6)
 
 
-
 def test_a_model_saved_from_its_layer_configs_converts_to_the_same_tflite_as_one_with_every_call_traced(tmp_path):
     model = models.build("mobilenetv2", (32, 32, 1), 10, 0.35, 64)
     training.save(model, tmp_path / "light")
@@ -88,6 +87,7 @@ def test_a_model_saved_from_its_layer_configs_converts_to_the_same_tflite_as_one
     assert training.rebuilt_from_config(model)
     doubled = keras.Sequential([keras.Input((4,)), keras.layers.Lambda(lambda x: 2 * x)])
     assert not training.rebuilt_from_config(doubled)  # its code would not reload safely: saved with its trace
+
 
 def test_history_csv(tmp_path):
     training.write_history([{"epoch": 1, "loss": 0.5}, {"epoch": 2, "loss": 0.25}], tmp_path / "h.csv")
