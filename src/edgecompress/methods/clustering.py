@@ -9,30 +9,31 @@ from tensorflow_model_optimization.python.core.clustering.keras.clustering_regis
 clustering = tfmot.clustering.keras
 
 
-def nearest_centroids(weight, centroids):
-    """The index of each weight's nearest centroid, by binary search among the midpoints of the sorted centroids.
+def nearest_in_rows(values, centroids):
+    """For each row of `values` (rows x n), the index of each value's nearest centroid in the same row of
+    `centroids` (rows x clusters), by binary search among the midpoints of the row's sorted centroids.
 
-    O(weights x log clusters) time and O(weights) memory, where TFMOT's argmin over |weight - centroid| builds a
+    O(values x log clusters) time and O(values) memory, where TFMOT's argmin over |weight - centroid| builds a
     weights x clusters matrix at every training step (0.6 GB for one 590k-weight kernel at 256 clusters). A
-    weight exactly halfway between two centroids goes to the smaller one.
+    value exactly halfway between two centroids goes to the smaller one.
     """
-    order = tf.argsort(centroids, stable=True)
-    ascending = tf.gather(centroids, order)
-    midpoints = (ascending[1:] + ascending[:-1]) / 2
-    position = tf.searchsorted(midpoints, tf.reshape(weight, [-1]), side="left", out_type=tf.int64)
-    return tf.reshape(tf.gather(tf.cast(order, tf.int64), position), tf.shape(weight))
+    order = tf.argsort(centroids, axis=-1, stable=True)
+    ascending = tf.gather(centroids, order, batch_dims=1)
+    midpoints = (ascending[:, 1:] + ascending[:, :-1]) / 2
+    position = tf.searchsorted(midpoints, values, side="left", out_type=tf.int64)
+    return tf.gather(tf.cast(order, tf.int64), position, batch_dims=1)
+
+
+def nearest_centroids(weight, centroids):
+    """The index of each weight's nearest centroid among one set of `centroids` (nearest_in_rows, one row)."""
+    return tf.reshape(nearest_in_rows(tf.reshape(weight, [1, -1]), centroids[None]), tf.shape(weight))
 
 
 def nearest_centroids_per_channel(weight, centroids, channel_axis=-1):
     """nearest_centroids for each output channel of a convolution kernel with its own row of `centroids`
     (channels x clusters), all channels in one batched search where TFMOT loops over them in Python."""
     moved = tf.experimental.numpy.moveaxis(weight, channel_axis, 0)
-    by_channel = tf.reshape(moved, [tf.shape(centroids)[0], -1])
-    order = tf.argsort(centroids, axis=-1, stable=True)
-    ascending = tf.gather(centroids, order, batch_dims=1)
-    midpoints = (ascending[:, 1:] + ascending[:, :-1]) / 2
-    position = tf.searchsorted(midpoints, by_channel, side="left", out_type=tf.int64)
-    indices = tf.gather(tf.cast(order, tf.int64), position, batch_dims=1)
+    indices = nearest_in_rows(tf.reshape(moved, [tf.shape(centroids)[0], -1]), centroids)
     return tf.experimental.numpy.moveaxis(tf.reshape(indices, tf.shape(moved)), 0, channel_axis)
 
 
