@@ -16,8 +16,10 @@ $(STAMP): requirements.lock pyproject.toml
 	$(VENV)/bin/pip install --quiet --no-deps -e .
 	touch $@
 
+# `dvc repro` on $(JOBS) lanes: independent stages side by side (edgecompress/lanes.py)
+JOBS ?= 2
 run: venv
-	dvc repro
+	python -m edgecompress.lanes --jobs $(JOBS)
 	@echo "report: $(CURDIR)/report/report.html"
 
 # two workers (pytest-xdist): the tests on the tiny end-to-end pipeline on one, all the others on the other

@@ -1,0 +1,184 @@
+"""`dvc repro` in parallel lanes: independent stale stages run side by side, each through `dvc repro -s`.
+
+DVC runs one stage at a time, and most stages here keep about one core busy (TensorFlow's start-up, tracing,
+conversion and small convolutions are mostly serial), so a second lane nearly halves the wall time on two
+cores. Stages marked `meta: {exclusive: true}` in dvc.yaml (those that time models) and everything downstream
+of them run afterwards, alone, through a plain `dvc repro`. DVC itself keeps each stage's deps and outs locked
+while it runs and writes dvc.lock under its repository lock, so the result is the same as a serial `dvc repro`:
+the same stages run, the same dvc.lock entries are written.
+
+Run it as `python -m edgecompress.lanes [--jobs N]` (what `make run` does).
+"""
+import argparse
+import os
+import re
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+STAGE_START = re.compile(r"Running stage '([^']+)'")
+
+
+@dataclass
+class Group:
+    """Stages one `dvc repro -s` runs in order: a stage and the leaves (its conversions) that only wait for it."""
+
+    stages: list
+    after: set = field(default_factory=set)  # names of stale stages outside the group that must finish first
+
+
+def stale_graph(root) -> tuple:
+    """(DVC's stage graph as {name: set of names it depends on}, names of the stale stages in DVC's run order,
+    names of the exclusive stages and everything downstream of them)."""
+    from dvc.repo import Repo
+
+    with Repo(str(root)) as repo:
+        graph = repo.index.graph  # an edge runs from a stage to a stage it depends on
+        upstream = {stage.addressing: {dep.addressing for dep in graph.successors(stage)} for stage in graph}
+        changed = set(repo.status())
+        exclusive = {stage.addressing for stage in graph if (stage.meta or {}).get("exclusive")}
+        order = [stage.addressing for stage in _run_order(graph)]
+    stale = _downstream_closure(upstream, changed)
+    return upstream, [name for name in order if name in stale], _downstream_closure(upstream, exclusive)
+
+
+def _run_order(graph) -> list:
+    import networkx as nx
+
+    return list(reversed(list(nx.topological_sort(graph))))
+
+
+def _downstream_closure(upstream: dict, names: set) -> set:
+    """`names` and every stage that depends on one of them, directly or not."""
+    closure, grew = set(names), True
+    while grew:
+        before = len(closure)
+        closure |= {name for name, deps in upstream.items() if deps & closure}
+        grew = len(closure) != before
+    return closure
+
+
+def groups(upstream: dict, stale: list, later: set) -> list:
+    """The stale stages outside `later` as Groups, those with the most stale stages downstream first: a stage that
+    no other stage of the parallel part depends on (a conversion) joins the group of its last stale upstream stage
+    when it waits for nothing else."""
+    parallel = [name for name in stale if name not in later]
+    has_dependents = {dep for name in parallel for dep in upstream[name]}
+    ancestors = {}
+    for name in parallel:  # run order: a stage's upstream stages come first
+        ancestors[name] = set().union(*({dep} | ancestors.get(dep, set()) for dep in upstream[name]))
+    by_stage, result = {}, []
+    for name in parallel:
+        waits = [dep for dep in parallel if dep in upstream[name]]
+        last = waits[-1] if waits else None
+        if name not in has_dependents and last and all(dep in ancestors[last] for dep in waits[:-1]):
+            by_stage[last].stages.append(name)
+            by_stage[name] = by_stage[last]
+            continue
+        by_stage[name] = Group([name], set(waits))
+        result.append(by_stage[name])
+    downstream = {name: len(_downstream_closure(upstream, {name}) & set(parallel)) for name in parallel}
+    return sorted(result, key=lambda group: -downstream[group.stages[0]])
+
+
+def _lane_env(jobs: int) -> dict:
+    """The environment of a lane: TensorFlow's thread pools shrunk to the lane's share of the cores."""
+    threads = str(max(1, (os.cpu_count() or 1) // jobs))
+    return {**os.environ, "TF_NUM_INTRAOP_THREADS": threads, "TF_NUM_INTEROP_THREADS": threads,
+            "OMP_NUM_THREADS": threads}
+
+
+class Lanes:
+    """Runs Groups on `jobs` lanes as soon as what they wait for is done; prints every line prefixed by its stage."""
+
+    def __init__(self, root, jobs: int, out=sys.stdout):
+        self.root, self.jobs, self.out = Path(root), jobs, out
+        self.seconds, self.failed = {}, None
+        self._print_lock = threading.Lock()
+
+    def say(self, text: str) -> None:
+        with self._print_lock:
+            print(text, file=self.out, flush=True)
+
+    def call(self, args, label: str, env=None, finished=lambda name: None) -> int:
+        """Run one dvc command, echoing its output prefixed by the stage it is running and timing each stage;
+        `finished(stage)` as soon as the command goes on to its next stage."""
+        current, since = label, time.perf_counter()
+        with subprocess.Popen(["dvc", "--wait-for-lock", *args], cwd=self.root, env=env, stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT, text=True) as proc:
+            for line in proc.stdout:
+                started = STAGE_START.search(line)
+                if started:
+                    now = time.perf_counter()
+                    if current != label:
+                        self.seconds[current] = now - since
+                        finished(current)
+                    current, since = started.group(1), now
+                self.say(f"{current} | {line.rstrip()}")
+        if current != label:
+            self.seconds[current] = time.perf_counter() - since
+        return proc.returncode
+
+    def run(self, todo: list) -> bool:
+        """Run every Group of `todo`; False once one fails (the running ones finish, no new one starts)."""
+        done, running, wake = set(), set(), threading.Condition()
+        env = _lane_env(self.jobs)
+
+        def finished(name):
+            with wake:
+                done.add(name)
+                wake.notify_all()
+
+        def lane(group):
+            code = self.call(["repro", "--single-item", *group.stages], group.stages[0], env, finished)
+            with wake:
+                running.discard(id(group))
+                if code:
+                    self.failed = self.failed or f"{' '.join(group.stages)} (exit status {code})"
+                else:
+                    done.update(group.stages)
+                wake.notify_all()
+
+        with wake:
+            while todo and not self.failed:
+                ready = [group for group in todo if group.after <= done]  # todo is in priority order
+                if ready and len(running) < self.jobs:
+                    group = ready[0]
+                    todo.remove(group)
+                    running.add(id(group))
+                    threading.Thread(target=lane, args=(group,), daemon=True).start()
+                else:
+                    wake.wait()
+            wake.wait_for(lambda: not running)
+        return not self.failed
+
+
+def reproduce(root=".", jobs: int = 2, out=sys.stdout) -> dict:
+    """Bring every stage of the DVC project at `root` up to date, `jobs` lanes at a time; {stage: seconds} of
+    the stages that ran. Raises SystemExit naming the failed stages if one fails."""
+    upstream, stale, later = stale_graph(root)
+    lanes = Lanes(root, jobs, out)
+    if not stale:
+        lanes.say("Data and pipelines are up to date.")
+        return {}
+    if not lanes.run(groups(upstream, stale, later)):
+        raise SystemExit(f"error: {lanes.failed} failed; the stages that finished keep their outputs")
+    if any(name in later for name in stale) and lanes.call(["repro"], "dvc repro"):
+        raise SystemExit("error: dvc repro of the exclusive stages failed")
+    return lanes.seconds
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--jobs", type=int, default=2, help="stages running at once (default 2)")
+    jobs = parser.parse_args().jobs
+    if jobs < 1:
+        parser.error(f"--jobs {jobs}: at least 1")
+    reproduce(".", jobs)
+
+
+if __name__ == "__main__":
+    main()
