@@ -1,4 +1,4 @@
-"""Shared fixtures: tiny params, a throwaway copy of the repo, and one end-to-end `dvc repro` in it."""
+"""Shared fixtures: tiny params, a throwaway copy of the repo, and one end-to-end run of the pipeline in it."""
 import os
 import shutil
 import subprocess
@@ -119,7 +119,8 @@ def pytest_collection_modifyitems(items):
 
 @pytest.fixture(scope="session")
 def pipeline(tmp_path_factory):
-    """A copy of the repo on tiny params after one full `dvc repro`, reading the digits from a folder of image files.
+    """A copy of the repo on tiny params after one full run of `make run`'s lanes (edgecompress.lanes), reading the
+    digits from a folder of image files.
 
     The folder lies outside the repo (an absolute data.path), as a user's dataset would, so that queued
     experiments, which run in a temporary clone, read it too.
@@ -129,5 +130,5 @@ def pipeline(tmp_path_factory):
     write_digit_folder(images, prefix="")
     write_params(repo, {"data": {"source": "folder", "path": str(images)}})  # test_path left at the placeholder
     run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qam", "tiny params"], repo)
-    run(["dvc", "repro"], repo)
+    run([sys.executable, "-m", "edgecompress.lanes"], repo)
     return repo

@@ -10,7 +10,6 @@ the same stages run, the same dvc.lock entries are written.
 Run it as `python -m edgecompress.lanes [--jobs N]` (what `make run` does).
 """
 import argparse
-import os
 import re
 import subprocess
 import sys
@@ -33,14 +32,18 @@ class Group:
 def stale_graph(root) -> tuple:
     """(DVC's stage graph as {name: set of names it depends on}, names of the stale stages in DVC's run order,
     names of the exclusive stages and everything downstream of them)."""
+    from dvc.exceptions import DvcException
     from dvc.repo import Repo
 
-    with Repo(str(root)) as repo:
-        graph = repo.index.graph  # an edge runs from a stage to a stage it depends on
-        upstream = {stage.addressing: {dep.addressing for dep in graph.successors(stage)} for stage in graph}
-        changed = set(repo.status())
-        exclusive = {stage.addressing for stage in graph if (stage.meta or {}).get("exclusive")}
-        order = [stage.addressing for stage in _run_order(graph)]
+    try:
+        with Repo(str(root)) as repo:
+            graph = repo.index.graph  # an edge runs from a stage to a stage it depends on
+            upstream = {stage.addressing: {dep.addressing for dep in graph.successors(stage)} for stage in graph}
+            changed = set(repo.status())
+            exclusive = {stage.addressing for stage in graph if (stage.meta or {}).get("exclusive")}
+            order = [stage.addressing for stage in _run_order(graph)]
+    except DvcException as err:
+        raise SystemExit(f"error: {err}") from None
     stale = _downstream_closure(upstream, changed)
     return upstream, [name for name in order if name in stale], _downstream_closure(upstream, exclusive)
 
@@ -84,13 +87,6 @@ def groups(upstream: dict, stale: list, later: set) -> list:
     return sorted(result, key=lambda group: -downstream[group.stages[0]])
 
 
-def _lane_env(jobs: int) -> dict:
-    """The environment of a lane: TensorFlow's thread pools shrunk to the lane's share of the cores."""
-    threads = str(max(1, (os.cpu_count() or 1) // jobs))
-    return {**os.environ, "TF_NUM_INTRAOP_THREADS": threads, "TF_NUM_INTEROP_THREADS": threads,
-            "OMP_NUM_THREADS": threads}
-
-
 class Lanes:
     """Runs Groups on `jobs` lanes as soon as what they wait for is done; prints every line prefixed by its stage."""
 
@@ -103,11 +99,11 @@ class Lanes:
         with self._print_lock:
             print(text, file=self.out, flush=True)
 
-    def call(self, args, label: str, env=None, finished=lambda name: None) -> int:
+    def call(self, args, label: str, finished=lambda name: None) -> int:
         """Run one dvc command, echoing its output prefixed by the stage it is running and timing each stage;
         `finished(stage)` as soon as the command goes on to its next stage."""
         current, since = label, time.perf_counter()
-        with subprocess.Popen(["dvc", "--wait-for-lock", *args], cwd=self.root, env=env, stdout=subprocess.PIPE,
+        with subprocess.Popen(["dvc", "--wait-for-lock", *args], cwd=self.root, stdout=subprocess.PIPE,
                               stderr=subprocess.STDOUT, text=True) as proc:
             for line in proc.stdout:
                 started = STAGE_START.search(line)
@@ -125,7 +121,6 @@ class Lanes:
     def run(self, todo: list) -> bool:
         """Run every Group of `todo`; False once one fails (the running ones finish, no new one starts)."""
         done, running, wake = set(), set(), threading.Condition()
-        env = _lane_env(self.jobs)
 
         def finished(name):
             with wake:
@@ -133,11 +128,11 @@ class Lanes:
                 wake.notify_all()
 
         def lane(group):
-            code = self.call(["repro", "--single-item", *group.stages], group.stages[0], env, finished)
+            code = self.call(["repro", "--single-item", *group.stages], group.stages[0], finished)
             with wake:
                 running.discard(id(group))
                 if code:
-                    self.failed = self.failed or f"{' '.join(group.stages)} (exit status {code})"
+                    self.failed = self.failed or " ".join(name for name in group.stages if name not in done)
                 else:
                     done.update(group.stages)
                 wake.notify_all()
@@ -165,7 +160,8 @@ def reproduce(root=".", jobs: int = 2, out=sys.stdout) -> dict:
         lanes.say("Data and pipelines are up to date.")
         return {}
     if not lanes.run(groups(upstream, stale, later)):
-        raise SystemExit(f"error: {lanes.failed} failed; the stages that finished keep their outputs")
+        raise SystemExit(f"error: dvc repro of {lanes.failed} failed (its output above says why); the stages "
+                         "that finished keep their outputs")
     if any(name in later for name in stale) and lanes.call(["repro"], "dvc repro"):
         raise SystemExit("error: dvc repro of the exclusive stages failed")
     return lanes.seconds

@@ -1,0 +1,88 @@
+"""edgecompress.lanes: which stages run together, on a real (tiny, TensorFlow-free) DVC project."""
+import sys
+
+import yaml
+
+from conftest import run
+from edgecompress.lanes import Group, groups
+
+# a stage's command: note when it starts, sleep, note when it ends (or fail), in <name>.txt
+STEP = ("python -c \"import sys, time; start = time.time(); time.sleep({seconds}); "
+        "open('{name}.txt', 'w').write(f'{{start}} {{time.time()}}'); sys.exit({code})\"")
+
+
+def project(tmp_path, failing: str = "") -> dict:
+    """A DVC project: a and b independent, c after a, `timed` (exclusive) after all three, `summary` after it."""
+    shapes = {"a": [], "b": [], "c": ["a"], "timed": ["a", "b", "c"], "summary": ["timed"]}
+    stages = {name: {"cmd": STEP.format(name=name, seconds=1.5 if name in "ab" else 0.2,
+                                        code=3 if name == failing else 0),
+                     "deps": [f"{dep}.txt" for dep in deps], "outs": [f"{name}.txt"]}
+              for name, deps in shapes.items()}
+    stages["timed"]["meta"] = {"exclusive": True}
+    (tmp_path / "dvc.yaml").write_text(yaml.safe_dump({"stages": stages}, sort_keys=False))
+    for args in (["git", "init", "-q"], ["dvc", "init", "-q"], ["git", "add", "-A"],
+                 ["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "p"]):
+        run(args, tmp_path)
+    return shapes
+
+
+def span(path) -> tuple:
+    start, end = map(float, path.read_text().split())
+    return start, end
+
+
+def test_independent_stages_run_side_by_side_and_an_exclusive_one_alone(tmp_path):
+    project(tmp_path)
+    log = run([sys.executable, "-m", "edgecompress.lanes", "--jobs", "2"], tmp_path).stdout
+    (a0, a1), (b0, b1), (c0, c1), (t0, t1), (s0, _) = (span(tmp_path / f"{n}.txt")
+                                                       for n in ("a", "b", "c", "timed", "summary"))
+    assert a0 < b1 and b0 < a1  # a and b overlapped
+    assert c0 >= a1 and t0 >= max(a1, b1, c1) and s0 >= t1
+    assert "b | Running stage 'b'" in log  # every line says which stage printed it
+    assert "up to date" in run(["dvc", "status"], tmp_path).stdout
+    again = run([sys.executable, "-m", "edgecompress.lanes"], tmp_path).stdout
+    assert "Running stage" not in again and "up to date" in again
+
+
+def test_a_failed_stage_stops_the_run_and_the_finished_ones_keep_their_outputs(tmp_path):
+    project(tmp_path, failing="b")
+    result = run([sys.executable, "-m", "edgecompress.lanes", "--jobs", "2"], tmp_path, check=False)
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines()[-1] == (
+        "error: dvc repro of b failed (its output above says why); the stages that finished keep their outputs")
+    assert "b | ERROR: failed to reproduce 'b'" in result.stdout
+    assert not (tmp_path / "timed.txt").exists()  # nothing after the failure
+    lock = yaml.safe_load((tmp_path / "dvc.lock").read_text())["stages"]
+    assert {"a", "c"} <= set(lock) and "b" not in lock
+    status = run(["dvc", "status"], tmp_path).stdout
+    assert "a:" not in status and "c:" not in status and "b:" in status
+
+
+def test_a_conversion_rides_with_its_model_and_the_longest_chain_goes_first():
+    upstream = {"prepare": set(), "train": {"prepare"}, "student": {"prepare"},
+                "pruned": {"prepare", "train"}, "pqat": {"pruned"},
+                "convert@baseline": {"prepare", "train"}, "convert@pruned": {"prepare", "pruned"},
+                "convert@pqat": {"pqat"}, "convert@student": {"prepare", "student"},
+                "evaluate@pruned": {"convert@pruned"}, "report": {"evaluate@pruned"}}
+    stale = list(upstream)
+    planned = groups(upstream, stale, later={"evaluate@pruned", "report"})
+    assert planned == [
+        Group(["prepare"], set()),
+        Group(["train", "convert@baseline"], {"prepare"}),
+        Group(["pruned", "convert@pruned"], {"prepare", "train"}),
+        Group(["student", "convert@student"], {"prepare"}),
+        Group(["pqat", "convert@pqat"], {"pruned"}),
+    ]
+
+
+def test_only_the_stale_stages_are_planned():
+    upstream = {"prepare": set(), "train": {"prepare"}, "convert@baseline": {"train"}, "other": {"prepare"}}
+    assert groups(upstream, ["train", "convert@baseline"], later=set()) == [Group(["train", "convert@baseline"])]
+
+
+def test_a_broken_dvc_yaml_is_one_line(tmp_path):
+    project(tmp_path)
+    (tmp_path / "dvc.yaml").write_text("stages:\n  a:\n    cmd: echo ${nowhere}\n")
+    result = run([sys.executable, "-m", "edgecompress.lanes"], tmp_path, check=False)
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert result.stderr.strip().startswith("error: failed to parse 'stages.a.cmd' in 'dvc.yaml'")
