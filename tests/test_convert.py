@@ -5,6 +5,8 @@ import pytest
 from edgecompress import convert, models, runner, streams, tflite_weights, training
 from test_models_and_training import tiny_splits
 
+QUANTS = ("fp32", "fp16", "dynamic", "int8", "int16x8")
+
 
 @pytest.fixture(scope="module")
 def converted(tmp_path_factory):
@@ -15,7 +17,7 @@ def converted(tmp_path_factory):
     folder = tmp_path_factory.mktemp("tflite")
     training.save(model, folder / "model")
     x_float = streams.sample(splits["train"], 16, seed=0)
-    for quant in ("fp32", "fp16", "dynamic", "int8", "int16x8"):
+    for quant in QUANTS:
         (folder / f"{quant}.tflite").write_bytes(convert.convert(folder / "model", quant, x_float, samples=16, seed=0))
     return model, folder, splits["val"]
 
@@ -61,7 +63,7 @@ def test_every_variant_agrees_with_keras(converted):
     keras_predictions = model.predict(streams.images(val, 16), verbose=0).argmax(1)
     y = val.labels  # one shard: the order streamed and written
     result = runner.run_folder(folder, val.folder, threads=1, warmup=1)
-    assert set(result["models"]) == {"fp32", "fp16", "dynamic", "int8", "int16x8"}
+    assert set(result["models"]) == set(QUANTS)
     keras_accuracy = float((keras_predictions == y).mean())
     for quant, measured in result["models"].items():
         assert measured["accuracy"] == pytest.approx(keras_accuracy, abs=0.07), quant
@@ -77,3 +79,13 @@ def test_unknown_quantization_is_refused(converted):
     _, folder, _ = converted
     with pytest.raises(ValueError, match="int4"):
         convert.convert(folder / "model", "int4")
+
+
+def test_one_converter_writes_the_bytes_of_a_fresh_one_per_quantization(converted, tmp_path):
+    """Every quantization after every other one: no setting of an earlier conversion leaks into the next."""
+    _, folder, val = converted
+    x_float = streams.sample(val, 16, seed=0)
+    fresh = {quant: convert.convert(folder / "model", quant, x_float, samples=16, seed=0) for quant in QUANTS}
+    reused = convert.Converter(folder / "model")
+    for quant in [*reversed(QUANTS), *QUANTS]:
+        assert reused.convert(quant, x_float, samples=16, seed=0) == fresh[quant], quant

@@ -91,3 +91,14 @@ def test_tf_config_is_read_as_tensorflow_documents_it(monkeypatch):
     monkeypatch.setenv("TF_CONFIG", "{not json")
     with pytest.raises(UserError, match="TF_CONFIG is not the JSON TensorFlow expects"):
         distribute.task()
+
+
+@pytest.mark.parametrize("threads, expected", [(1, (1, 1)), (0, (0, 0))])  # 0: TensorFlow's default, left alone
+def test_a_stage_trains_on_train_threads(threads, expected, tmp_path):
+    """The thread pools are set before the strategy starts TensorFlow (a fresh process: they cannot change later)."""
+    script = ("import sys; from edgecompress import runs; from edgecompress.backend import tf; "
+              f"runs.strategy({{'threads': {threads}, 'distribute': 'none'}}, 'train'); "
+              "print(tf.config.threading.get_intra_op_parallelism_threads(), "
+              "tf.config.threading.get_inter_op_parallelism_threads())")
+    printed = run([str(BIN / "python"), "-c", script], tmp_path).stdout.split()
+    assert tuple(map(int, printed[-2:])) == expected

@@ -23,36 +23,49 @@ def _representative(x_float, samples: int, seed: int):
     return generate
 
 
-def convert(saved_model, quantization: str, x_float=None, samples: int = 100, seed: int = 0) -> bytes:
-    """Convert a SavedModel folder with one of fp32, fp16, dynamic, int8 (int8 in and out), int16x8.
+class Converter:
+    """A SavedModel folder loaded once and converted with each quantization in turn (fp32, fp16, dynamic, int8 with
+    int8 in and out, int16x8): the same bytes as a fresh TFLiteConverter per quantization, without reloading."""
 
-    `x_float` (float training images, scaled as the model takes them) calibrates int8 and int16x8; a
-    quantization-aware trained model carries its own ranges and converts to int8 with `x_float=None`.
-    """
-    converter = tf.lite.TFLiteConverter.from_saved_model(str(saved_model))
-    if quantization == "fp32":
-        pass
-    elif quantization == "fp16":
-        converter.optimizations = [tf.lite.Optimize.DEFAULT]
-        converter.target_spec.supported_types = [tf.float16]
-    elif quantization == "dynamic":
-        converter.optimizations = [tf.lite.Optimize.DEFAULT]
-    elif quantization == "int8":
-        converter.optimizations = [tf.lite.Optimize.DEFAULT]
-        if x_float is not None:  # a QAT model's fake-quant ops already fix every op to int8
+    def __init__(self, saved_model):
+        self._converter = tf.lite.TFLiteConverter.from_saved_model(str(saved_model))
+
+    def convert(self, quantization: str, x_float=None, samples: int = 100, seed: int = 0) -> bytes:
+        """`x_float` (float training images, scaled as the model takes them) calibrates int8 and int16x8; a
+        quantization-aware trained model carries its own ranges and converts to int8 with `x_float=None`."""
+        converter = self._converter
+        converter.optimizations, converter.representative_dataset = [], None  # fp32's settings, then the variant's
+        converter.target_spec = tf.lite.TargetSpec()
+        converter.inference_input_type = converter.inference_output_type = tf.float32
+        if quantization == "fp32":
+            pass
+        elif quantization == "fp16":
+            converter.optimizations = [tf.lite.Optimize.DEFAULT]
+            converter.target_spec.supported_types = [tf.float16]
+        elif quantization == "dynamic":
+            converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        elif quantization == "int8":
+            converter.optimizations = [tf.lite.Optimize.DEFAULT]
+            if x_float is not None:  # a QAT model's fake-quant ops already fix every op to int8
+                converter.representative_dataset = _representative(x_float, samples, seed)
+                converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+            converter.inference_input_type = tf.int8
+            converter.inference_output_type = tf.int8
+        elif quantization == "int16x8":
+            converter.optimizations = [tf.lite.Optimize.DEFAULT]
             converter.representative_dataset = _representative(x_float, samples, seed)
-            converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-        converter.inference_input_type = tf.int8
-        converter.inference_output_type = tf.int8
-    elif quantization == "int16x8":
-        converter.optimizations = [tf.lite.Optimize.DEFAULT]
-        converter.representative_dataset = _representative(x_float, samples, seed)
-        converter.target_spec.supported_ops = [  # ops without a 16x8 kernel (MobileNetV3's HARD_SWISH) stay float
-            tf.lite.OpsSet.EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8, tf.lite.OpsSet.TFLITE_BUILTINS
-        ]
-    else:
-        raise ValueError(f"unknown quantization {quantization!r}")
-    return converter.convert()
+            converter.target_spec.supported_ops = [  # ops without a 16x8 kernel (MobileNetV3's HARD_SWISH) stay float
+                tf.lite.OpsSet.EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8,
+                tf.lite.OpsSet.TFLITE_BUILTINS,
+            ]
+        else:
+            raise ValueError(f"unknown quantization {quantization!r}")
+        return converter.convert()
+
+
+def convert(saved_model, quantization: str, x_float=None, samples: int = 100, seed: int = 0) -> bytes:
+    """Convert a SavedModel folder with one quantization (Converter.convert)."""
+    return Converter(saved_model).convert(quantization, x_float, samples, seed)
 
 
 def convert_model(model_dir, record: TrainingRecord, quantizations, train_split, samples: int, seed: int) -> dict:
@@ -66,9 +79,9 @@ def convert_model(model_dir, record: TrainingRecord, quantizations, train_split,
         quantizations, x_float = [QAT_QUANTIZATION], None
     else:
         x_float = streams.sample(open_split(train_split), samples, seed, record.input_range)
-    sizes = {}
+    sizes, converter = {}, Converter(model_dir / "model")
     with atomic_path(model_dir / "tflite", is_dir=True) as out:
         for quant in quantizations:
-            flatbuffer = convert(model_dir / "model", quant, x_float, samples, seed)
+            flatbuffer = converter.convert(quant, x_float, samples, seed)
             sizes[quant] = (out / f"{quant}.tflite").write_bytes(flatbuffer)
     return sizes

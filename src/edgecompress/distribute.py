@@ -15,6 +15,14 @@ def gpus() -> list:
     return tf.config.list_physical_devices("GPU")
 
 
+def use_threads(threads: int) -> None:
+    """TensorFlow's intra- and inter-op thread pools at `threads` threads each (0 leaves TensorFlow's default, one
+    per core); call it before any TensorFlow work."""
+    if threads:
+        tf.config.threading.set_intra_op_parallelism_threads(threads)
+        tf.config.threading.set_inter_op_parallelism_threads(threads)
+
+
 def strategy(name: str):
     """The tf.distribute strategy that one of names.STRATEGIES names; build it before any other TensorFlow work."""
     if name == "mirrored":

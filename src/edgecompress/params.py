@@ -114,6 +114,7 @@ SCHEMA = {
         "batch_size": integer(1),
         "keep_best": BOOLEAN,
         "distribute": one_of(*STRATEGIES),
+        "threads": integer(0),
         "mixed_precision": BOOLEAN,
         "augment": {
             "flip": one_of("none", "horizontal", "vertical", "horizontal_and_vertical"),

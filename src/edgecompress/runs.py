@@ -23,7 +23,9 @@ def load(model_dir):
 
 def strategy(train_cfg: dict, stage: str, undistributable: str = ""):
     """The strategy that train.distribute names, or one device with one line saying why where `stage` cannot train
-    under one. Build it first: a multi-worker strategy starts before any other TensorFlow work."""
+    under one, on train.threads threads. Build it first: a multi-worker strategy starts before any other
+    TensorFlow work."""
+    distribute.use_threads(train_cfg["threads"])
     name = train_cfg["distribute"]
     if undistributable and name != "none":
         print(f"{stage}: {undistributable}; it trains on one device (train.distribute {name} serves the others)")
