@@ -1,11 +1,11 @@
 """`dvc repro` in parallel lanes: independent stale stages run side by side, each through `dvc repro -s`.
 
 DVC runs one stage at a time, and most stages here keep about one core busy (TensorFlow's start-up, tracing,
-conversion and small convolutions are mostly serial), so a second lane nearly halves the wall time on two
-cores. Stages marked `meta: {exclusive: true}` in dvc.yaml (those that time models) and everything downstream
-of them run afterwards, alone, through a plain `dvc repro`. DVC itself keeps each stage's deps and outs locked
-while it runs and writes dvc.lock under its repository lock, so the result is the same as a serial `dvc repro`:
-the same stages run, the same dvc.lock entries are written.
+conversion and small convolutions are mostly serial), so a second lane shortens the run (the default one on 2
+cores by about a fifth). Stages marked `meta: {exclusive: true}` in dvc.yaml (those that time models) and
+everything downstream of them run afterwards, alone, through a plain `dvc repro`. DVC keeps each stage's deps
+and outs locked while it runs and writes dvc.lock under its repository lock, so the result is that of a serial
+`dvc repro`: the same stages run, the same dvc.lock entries are written.
 
 Run it as `python -m edgecompress.lanes [--jobs N]` (what `make run` does).
 """
