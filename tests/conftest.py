@@ -109,6 +109,7 @@ def copy_repo(dest: Path) -> Path:
     return dest
 
 
+@pytest.hookimpl(tryfirst=True)  # before xdist's own hook, which reads the marks into the node ids it schedules by
 def pytest_collection_modifyitems(items):
     """Under pytest-xdist (`make test` runs two workers) every test on the one tiny pipeline goes to one worker,
     which builds the pipeline once; the other worker takes the rest."""

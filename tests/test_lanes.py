@@ -6,16 +6,20 @@ import yaml
 from conftest import run
 from edgecompress.lanes import Group, groups
 
-# a stage's command: note when it starts, sleep, note when it ends (or fail), in <name>.txt
-STEP = ("python -c \"import sys, time; start = time.time(); time.sleep({seconds}); "
+# a stage's command: note its start, wait (up to a minute) until the stage it meets has started too, note its end (or
+# fail) in <name>.txt; a stage that meets another can only finish if the two run side by side
+STEP = ("python -c \"import os, sys, time; start = time.time(); open('{name}.started', 'w').close(); "
+        "[time.sleep(0.05) for _ in range(1200) if '{meet}' and not os.path.exists('{meet}.started')]; "
+        "sys.exit(4) if '{meet}' and not os.path.exists('{meet}.started') else None; "
         "open('{name}.txt', 'w').write(f'{{start}} {{time.time()}}'); sys.exit({code})\"")
 
 
 def project(tmp_path, failing: str = "") -> dict:
-    """A DVC project: a and b independent, c after a, `timed` (exclusive) after all three, `summary` after it."""
+    """A DVC project: a and b independent (each waits to meet the other), c after a, `timed` (exclusive) after all
+    three, `summary` after it."""
     shapes = {"a": [], "b": [], "c": ["a"], "timed": ["a", "b", "c"], "summary": ["timed"]}
-    stages = {name: {"cmd": STEP.format(name=name, seconds=1.5 if name in "ab" else 0.2,
-                                        code=3 if name == failing else 0),
+    meets = {"a": "b", "b": "a"}
+    stages = {name: {"cmd": STEP.format(name=name, meet=meets.get(name, ""), code=3 if name == failing else 0),
                      "deps": [f"{dep}.txt" for dep in deps], "outs": [f"{name}.txt"]}
               for name, deps in shapes.items()}
     stages["timed"]["meta"] = {"exclusive": True}
@@ -36,7 +40,7 @@ def test_independent_stages_run_side_by_side_and_an_exclusive_one_alone(tmp_path
     log = run([sys.executable, "-m", "edgecompress.lanes", "--jobs", "2"], tmp_path).stdout
     (a0, a1), (b0, b1), (c0, c1), (t0, t1), (s0, _) = (span(tmp_path / f"{n}.txt")
                                                        for n in ("a", "b", "c", "timed", "summary"))
-    assert a0 < b1 and b0 < a1  # a and b overlapped
+    assert a0 < b1 and b0 < a1  # a and b overlapped: each waited for the other to start
     assert c0 >= a1 and t0 >= max(a1, b1, c1) and s0 >= t1
     assert "b | Running stage 'b'" in log  # every line says which stage printed it
     assert "up to date" in run(["dvc", "status"], tmp_path).stdout
