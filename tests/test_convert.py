@@ -3,9 +3,8 @@ import numpy as np
 import pytest
 
 from edgecompress import convert, models, runner, streams, tflite_weights, training
+from edgecompress.names import QUANTIZATIONS as QUANTS
 from test_models_and_training import tiny_splits
-
-QUANTS = ("fp32", "fp16", "dynamic", "int8", "int16x8")
 
 
 @pytest.fixture(scope="module")
@@ -81,7 +80,7 @@ def test_unknown_quantization_is_refused(converted):
         convert.convert(folder / "model", "int4")
 
 
-def test_one_converter_writes_the_bytes_of_a_fresh_one_per_quantization(converted, tmp_path):
+def test_one_converter_writes_the_bytes_of_a_fresh_one_per_quantization(converted):
     """Every quantization after every other one: no setting of an earlier conversion leaks into the next."""
     _, folder, val = converted
     x_float = streams.sample(val, 16, seed=0)
