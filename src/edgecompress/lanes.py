@@ -120,7 +120,8 @@ class Lanes:
 
     def run(self, todo: list) -> bool:
         """Run every Group of `todo`; False once one fails (the running ones finish, no new one starts)."""
-        done, running, wake = set(), set(), threading.Condition()
+        done, wake = set(), threading.Condition()
+        running = 0
 
         def finished(name):
             with wake:
@@ -128,9 +129,10 @@ class Lanes:
                 wake.notify_all()
 
         def lane(group):
+            nonlocal running
             code = self.call(["repro", "--single-item", *group.stages], group.stages[0], finished)
             with wake:
-                running.discard(id(group))
+                running -= 1
                 if code:
                     self.failed = self.failed or " ".join(name for name in group.stages if name not in done)
                 else:
@@ -140,14 +142,14 @@ class Lanes:
         with wake:
             while todo and not self.failed:
                 ready = [group for group in todo if group.after <= done]  # todo is in priority order
-                if ready and len(running) < self.jobs:
+                if ready and running < self.jobs:
                     group = ready[0]
                     todo.remove(group)
-                    running.add(id(group))
+                    running += 1
                     threading.Thread(target=lane, args=(group,), daemon=True).start()
                 else:
                     wake.wait()
-            wake.wait_for(lambda: not running)
+            wake.wait_for(lambda: running == 0)
         return not self.failed
 
 
