@@ -103,3 +103,13 @@ def test_a_stage_trains_on_train_threads(threads, expected, tmp_path):
               "tf.config.threading.get_inter_op_parallelism_threads())")
     printed = run([str(BIN / "python"), "-c", script], tmp_path).stdout.split()
     assert tuple(map(int, printed[-2:])) == expected
+
+
+def test_threads_asked_for_after_tensorflow_started_its_pools_are_one_clear_line(tmp_path):
+    script = ("from edgecompress import runs; from edgecompress.backend import tf; from edgecompress.errors import "
+              "run_stage; tf.constant(1) + 1; "  # the first op starts the pools
+              "run_stage(lambda: runs.strategy({'threads': 1, 'distribute': 'none'}, 'train'))")
+    result = run([str(BIN / "python"), "-c", script], tmp_path, check=False)
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "train.threads = 1" in lines[0] and "train.threads to 0" in lines[0], lines

@@ -13,6 +13,7 @@ from edgecompress.errors import UserError
 
 SHAPE, CLASSES, INPUT_RANGE = (32, 32, 1), 10, (-1, 1)
 FORMATS = ("mine.keras", "mine.h5", "mine_savedmodel")
+IN_PROCESS = {"threads": 0}  # the stages run in this process, whose TensorFlow has already started its pools
 
 
 def user_model(input_shape=SHAPE, head_activation="softmax"):
@@ -85,7 +86,8 @@ def test_a_model_of_any_input_size_ending_in_logits_gets_a_fixed_input_and_a_sof
 def test_every_stage_runs_on_the_users_model_taken_as_it_is(repo, monkeypatch):
     """train (epochs 0), every method that applies, distillation from it, conversion, evaluation and the report."""
     write_params(repo, {
-        "train": {"architecture": "file", "model_file": "imports/mine.keras", "epochs": 0, "input_range": [-1, 1]},
+        "train": {"architecture": "file", "model_file": "imports/mine.keras", "epochs": 0, "input_range": [-1, 1],
+                  **IN_PROCESS},
         "prune": {"skip_layers": ["conv", "head"]}, "cluster": {"skip_layers": ["conv", "head"]},
         "distill": {"input_size": 32}, "convert": {"quantizations": ["fp32", "int8"]},
     })
@@ -139,7 +141,7 @@ def test_every_stage_runs_on_the_users_model_taken_as_it_is(repo, monkeypatch):
 
 @pytest.mark.parametrize("name", FORMATS)
 def test_the_train_stage_saves_the_users_model_unchanged_with_epochs_0(repo, monkeypatch, name):
-    write_params(repo, {"train": {"architecture": "file", "model_file": f"imports/{name}", "epochs": 0}})
+    write_params(repo, {"train": {"architecture": "file", "model_file": f"imports/{name}", "epochs": 0, **IN_PROCESS}})
     monkeypatch.chdir(repo)
     stage("train")("data", f"models/from_{name}")
     saved = keras.models.load_model(repo / f"models/from_{name}/model", compile=False)

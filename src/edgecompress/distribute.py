@@ -18,9 +18,15 @@ def gpus() -> list:
 def use_threads(threads: int) -> None:
     """TensorFlow's intra- and inter-op thread pools at `threads` threads each (0 leaves TensorFlow's default, one
     per core); call it before any TensorFlow work."""
-    if threads:
+    if not threads:
+        return
+    try:
         tf.config.threading.set_intra_op_parallelism_threads(threads)
         tf.config.threading.set_inter_op_parallelism_threads(threads)
+    except RuntimeError:  # TensorFlow sizes its pools once, when its first op runs
+        raise UserError(f"params: train.threads = {threads}, but TensorFlow already started its thread pools in this "
+                        "process; run the stage in a fresh process, or set train.threads to 0 to train on the "
+                        "pools it has") from None
 
 
 def strategy(name: str):
