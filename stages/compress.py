@@ -38,4 +38,4 @@ def main(method, data_dir, source_dir, model_dir, *options):
 
 
 if __name__ == "__main__":
-    run_stage(main)
+    run_stage(main, loads_tensorflow=True)

@@ -24,4 +24,4 @@ def main(data_dir):
 
 
 if __name__ == "__main__":
-    run_stage(main)
+    run_stage(main, loads_tensorflow=True)

@@ -5,9 +5,10 @@ conversion and small convolutions are mostly serial), so a second lane shortens 
 cores by about a fifth). Stages marked `meta: {exclusive: true}` in dvc.yaml (those that time models) and
 everything downstream of them run afterwards, alone, through a plain `dvc repro`. DVC keeps each stage's deps
 and outs locked while it runs and writes dvc.lock under its repository lock, so the result is that of a serial
-`dvc repro`: the same stages run, the same dvc.lock entries are written.
+`dvc repro`: the same stages run, the same dvc.lock entries are written. The stages that load TensorFlow fork
+from a server that imported it once (edgecompress.preload), each still a process of its own.
 
-Run it as `python -m edgecompress.lanes [--jobs N]` (what `make run` does).
+Run it as `python -m edgecompress.lanes [--jobs N] [--no-preload]` (what `make run` does).
 """
 import argparse
 import re
@@ -15,8 +16,11 @@ import subprocess
 import sys
 import threading
 import time
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from edgecompress import preload
 
 STAGE_START = re.compile(r"Running stage '([^']+)'")
 
@@ -90,8 +94,8 @@ def groups(upstream: dict, stale: list, later: set) -> list:
 class Lanes:
     """Runs Groups on `jobs` lanes as soon as what they wait for is done; prints every line prefixed by its stage."""
 
-    def __init__(self, root, jobs: int, out=sys.stdout):
-        self.root, self.jobs, self.out = Path(root), jobs, out
+    def __init__(self, root, jobs: int, out=sys.stdout, env=None):
+        self.root, self.jobs, self.out, self.env = Path(root), jobs, out, env  # env: DVC's; None: this process's
         self.seconds, self.failed = {}, None
         self._print_lock = threading.Lock()
 
@@ -103,8 +107,8 @@ class Lanes:
         """Run one dvc command, echoing its output prefixed by the stage it is running and timing each stage;
         `finished(stage)` as soon as the command goes on to its next stage."""
         current, since = label, time.perf_counter()
-        with subprocess.Popen(["dvc", "--wait-for-lock", *args], cwd=self.root, stdout=subprocess.PIPE,
-                              stderr=subprocess.STDOUT, text=True) as proc:
+        with subprocess.Popen(["dvc", "--wait-for-lock", *args], cwd=self.root, env=self.env,
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) as proc:
             for line in proc.stdout:
                 started = STAGE_START.search(line)
                 if started:
@@ -153,29 +157,33 @@ class Lanes:
         return not self.failed
 
 
-def reproduce(root=".", jobs: int = 2, out=sys.stdout) -> dict:
+def reproduce(root=".", jobs: int = 2, out=sys.stdout, preloaded: bool = True) -> dict:
     """Bring every stage of the DVC project at `root` up to date, `jobs` lanes at a time; {stage: seconds} of
-    the stages that ran. Raises SystemExit naming the failed stages if one fails."""
+    the stages that ran. Raises SystemExit naming the failed stages if one fails. `preloaded`: TensorFlow stages
+    fork from a preload server."""
     upstream, stale, later = stale_graph(root)
-    lanes = Lanes(root, jobs, out)
     if not stale:
-        lanes.say("Data and pipelines are up to date.")
+        print("Data and pipelines are up to date.", file=out, flush=True)
         return {}
-    if not lanes.run(groups(upstream, stale, later)):
-        raise SystemExit(f"error: dvc repro of {lanes.failed} failed (its output above says why); the stages "
-                         "that finished keep their outputs")
-    if any(name in later for name in stale) and lanes.call(["repro"], "dvc repro"):
-        raise SystemExit("error: dvc repro of the exclusive stages failed")
+    with preload.server() if preloaded and preload.supported() else nullcontext() as env:
+        lanes = Lanes(root, jobs, out, env)
+        if not lanes.run(groups(upstream, stale, later)):
+            raise SystemExit(f"error: dvc repro of {lanes.failed} failed (its output above says why); the stages "
+                             "that finished keep their outputs")
+        if any(name in later for name in stale) and lanes.call(["repro"], "dvc repro"):
+            raise SystemExit("error: dvc repro of the exclusive stages failed")
     return lanes.seconds
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--jobs", type=int, default=2, help="stages running at once (default 2)")
-    jobs = parser.parse_args().jobs
-    if jobs < 1:
-        parser.error(f"--jobs {jobs}: at least 1")
-    reproduce(".", jobs)
+    parser.add_argument("--no-preload", action="store_true",
+                        help="start every stage in a fresh Python, TensorFlow's import (about 4 s) included")
+    args = parser.parse_args()
+    if args.jobs < 1:
+        parser.error(f"--jobs {args.jobs}: at least 1")
+    reproduce(".", args.jobs, preloaded=not args.no_preload)
 
 
 if __name__ == "__main__":
