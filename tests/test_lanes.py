@@ -1,6 +1,7 @@
-"""edgecompress.lanes: which stages run together, on a real (tiny, TensorFlow-free) DVC project."""
+"""edgecompress.lanes: which stages run together and how, on real tiny DVC projects that train nothing."""
 import sys
 
+import pytest
 import yaml
 
 from conftest import run
@@ -23,11 +24,16 @@ def project(tmp_path, failing: str = "") -> dict:
                      "deps": [f"{dep}.txt" for dep in deps], "outs": [f"{name}.txt"]}
               for name, deps in shapes.items()}
     stages["timed"]["meta"] = {"exclusive": True}
+    commit(tmp_path, stages)
+    return shapes
+
+
+def commit(tmp_path, stages: dict) -> None:
+    """`stages` as the dvc.yaml of a new git and DVC repository at tmp_path."""
     (tmp_path / "dvc.yaml").write_text(yaml.safe_dump({"stages": stages}, sort_keys=False))
     for args in (["git", "init", "-q"], ["dvc", "init", "-q"], ["git", "add", "-A"],
                  ["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "p"]):
         run(args, tmp_path)
-    return shapes
 
 
 def span(path) -> tuple:
@@ -60,6 +66,28 @@ def test_a_failed_stage_stops_the_run_and_the_finished_ones_keep_their_outputs(t
     assert {"a", "c"} <= set(lock) and "b" not in lock
     status = run(["dvc", "status"], tmp_path).stdout
     assert "a:" not in status and "c:" not in status and "b:" in status
+
+
+# a stage that loads TensorFlow: it notes whether TensorFlow was imported before its own code ran
+TENSORFLOW_STAGE = """import sys
+from edgecompress.errors import run_stage
+
+
+def main(out):
+    open(out, "w").write(str("tensorflow" in sys.modules))
+
+
+if __name__ == "__main__":
+    run_stage(main, loads_tensorflow=True)
+"""
+
+
+@pytest.mark.parametrize("flags, preloaded", [([], "True"), (["--no-preload"], "False")])
+def test_a_tensorflow_stage_forks_from_the_preload_server_unless_told_not_to(tmp_path, flags, preloaded):
+    (tmp_path / "stage.py").write_text(TENSORFLOW_STAGE)
+    commit(tmp_path, {"tf": {"cmd": "python stage.py out.txt", "deps": ["stage.py"], "outs": ["out.txt"]}})
+    run([sys.executable, "-m", "edgecompress.lanes", *flags], tmp_path)
+    assert (tmp_path / "out.txt").read_text() == preloaded
 
 
 def test_a_conversion_rides_with_its_model_and_the_longest_chain_goes_first():

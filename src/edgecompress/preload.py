@@ -2,14 +2,16 @@
 
 DVC still starts every stage as a process of its own and caches it as before; the stage's script hands its
 command line, working directory, environment and standard streams to the server, which forks a child that runs
-the script and reports its exit status back. The child skips TensorFlow's import (about 4 s of CPU), and nothing
-in it has created a TensorFlow context, thread pool or device before the fork, so it trains and converts exactly
-as a fresh process does. Linux only; without the server (a plain `dvc repro`) every stage runs as it is.
+the script and reports its exit status back. The child skips TensorFlow's import (about 4 s of CPU), and the
+server has created no TensorFlow context or thread pool before the fork, so the child trains and converts
+exactly as a fresh process does. Linux without an NVIDIA GPU only: device discovery, part of the import, starts
+CUDA, which does not survive a fork. Without the server (a plain `dvc repro`) every stage runs as it is.
 """
 import atexit
+import glob
+import importlib
 import json
 import os
-import runpy
 import signal
 import socket
 import struct
@@ -17,17 +19,18 @@ import subprocess
 import sys
 import tempfile
 import traceback
+import types
 from contextlib import contextmanager
 from pathlib import Path
 
 ENV = "EDGECOMPRESS_PRELOAD"  # the server's socket, in the environment `make run` gives DVC
-MODULES = ("tensorflow", "tf_keras", "tensorflow_model_optimization")
+MODULES = ("edgecompress.backend", "tensorflow_model_optimization")  # TensorFlow, tf_keras, TFMOT as stages do
 STREAMS = (0, 1, 2)
 LENGTH = struct.Struct("!I")
 
 
 def supported() -> bool:
-    return sys.platform == "linux"
+    return sys.platform == "linux" and not glob.glob("/dev/nvidia[0-9]*")
 
 
 @contextmanager
@@ -54,8 +57,10 @@ def server():
 
 def serve(listener: socket.socket) -> None:
     """Import MODULES, then fork a child for every stage that connects, until the parent process ends."""
+    before = dict(os.environ)
     for module in MODULES:
-        __import__(module)
+        importlib.import_module(module)
+    preset = {key: value for key, value in os.environ.items() if before.get(key) != value}  # what the imports set
     parent = os.getppid()
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # the kernel reaps the children
     listener.settimeout(1.0)
@@ -73,7 +78,7 @@ def serve(listener: socket.socket) -> None:
             if os.fork() == 0:
                 try:
                     listener.close()
-                    _run_child(conn, request, fds)
+                    _run_child(conn, request, fds, preset)
                 finally:
                     os._exit(1)  # the child never returns to the server's loop
             for fd in fds:
@@ -94,8 +99,9 @@ def _receive(conn) -> tuple:
     return json.loads(data), fds
 
 
-def _run_child(conn, request: dict, fds: list) -> None:
-    """In the forked child: become the stage's process, run its script, send its exit status, and exit."""
+def _run_child(conn, request: dict, fds: list, preset: dict) -> None:
+    """In the forked child: become the stage's process, run its script, send its exit status, and exit. `preset`:
+    the variables the preloaded modules set in the environment, as they would in the stage's own import."""
     signal.signal(signal.SIGCHLD, signal.SIG_DFL)
     for target, fd in zip(STREAMS, fds):
         os.dup2(fd, target)
@@ -105,14 +111,14 @@ def _run_child(conn, request: dict, fds: list) -> None:
     sys.stderr = open(2, "w", buffering=1, closefd=False, errors="backslashreplace")
     os.chdir(request["cwd"])
     os.environ.clear()
-    os.environ.update({key: value for key, value in request["env"].items() if key != ENV})
+    os.environ.update({key: value for key, value in request["env"].items() if key != ENV}, **preset)
     sys.argv = request["argv"]
     script = os.path.abspath(sys.argv[0])
     sys.path[0] = os.path.dirname(script)
     conn.sendall(f"pid {os.getpid()}\n".encode())
     code = 1
     try:
-        runpy.run_path(script, run_name="__main__")
+        _run_script(script)
         code = 0
     except SystemExit as done:
         code = _exit_code(done.code)
@@ -129,6 +135,14 @@ def _run_child(conn, request: dict, fds: list) -> None:
         conn.sendall(f"exit {code}\n".encode())
     finally:
         os._exit(code)
+
+
+def _run_script(script: str) -> None:
+    """Run the file as `python script` would: as module __main__, its path absolute, sys.argv as it is."""
+    main = types.ModuleType("__main__")
+    main.__file__ = script
+    sys.modules["__main__"] = main
+    exec(compile(Path(script).read_bytes(), script, "exec"), main.__dict__)
 
 
 def _exit_code(code) -> int:

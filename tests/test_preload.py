@@ -1,0 +1,120 @@
+"""edgecompress.preload: a TensorFlow stage forked from the server behaves as the same script run fresh."""
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from edgecompress import preload
+
+# a stage script: reports what a fresh process would see, then ends as its first argument says
+STAGE = '''import os, sys, time
+from edgecompress.errors import UserError, run_stage
+
+
+def main(ending, note="-"):
+    preloaded = "tensorflow" in sys.modules  # before anything here imports it
+    print(f"preloaded={preloaded} pid={os.getpid()} cwd={os.getcwd()} argv={sys.argv} NOTE={os.environ.get('NOTE')} "
+          f"TF_USE_LEGACY_KERAS={os.environ.get('TF_USE_LEGACY_KERAS')}")
+    print("to stderr", file=sys.stderr)
+    if ending == "user_error":
+        raise UserError("epochs = -1, but at least 1")
+    if ending == "crash":
+        raise RuntimeError("a bug")
+    if ending == "exit":
+        sys.exit(3)
+    if ending == "sleep":
+        open("child.pid", "w").write(str(os.getpid()))
+        time.sleep(60)
+
+
+if __name__ == "__main__":
+    run_stage(main, loads_tensorflow=True)
+'''
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory):
+    path = tmp_path_factory.mktemp("stage")
+    (path / "stage.py").write_text(STAGE)
+    return path
+
+
+@pytest.fixture(scope="module")
+def env():
+    """The environment that hands stages to a server, as `make run` has it: without what backend sets."""
+    with contextlib.ExitStack() as stack:
+        with pytest.MonkeyPatch.context() as patch:
+            patch.delenv("TF_USE_LEGACY_KERAS", raising=False)
+            server_env = stack.enter_context(preload.server())
+        yield server_env
+
+
+def stage(folder, env, *args, note="n"):
+    return subprocess.run([sys.executable, "stage.py", *args], cwd=folder, env={**env, "NOTE": note},
+                          capture_output=True, text=True, timeout=120)
+
+
+def test_a_stage_started_with_the_server_is_its_forked_child_and_sees_the_stage_s_own_process(folder, env):
+    assert "TF_USE_LEGACY_KERAS" not in env
+    result = stage(folder, env, "ok", note="first")  # sent while the server may still import: it waits
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("preloaded=True pid=")
+    # the stage's environment, and what importing edgecompress.backend would have set in it
+    assert f"cwd={folder} argv=['stage.py', 'ok'] NOTE=first TF_USE_LEGACY_KERAS=1\n" in result.stdout
+    assert result.stderr == "to stderr\n"
+
+
+@pytest.mark.parametrize("ending, code, last_line", [
+    ("user_error", 2, "error: epochs = -1, but at least 1"),
+    ("crash", 1, "RuntimeError: a bug"),
+    ("exit", 3, "to stderr"),
+])
+def test_the_child_s_exit_status_and_messages_are_the_stage_s(folder, env, ending, code, last_line):
+    result = stage(folder, env, ending)
+    assert "preloaded=True" in result.stdout
+    assert result.returncode == code
+    assert result.stderr.strip().splitlines()[-1] == last_line
+
+
+def test_a_traceback_starts_at_the_script_as_in_a_fresh_process(folder, env):
+    forked, fresh = stage(folder, env, "crash"), stage(folder, {**os.environ, preload.ENV: ""}, "crash")
+    assert "preloaded=False" in fresh.stdout
+    assert forked.stderr == fresh.stderr
+    assert forked.stderr.splitlines()[2] == f'  File "{folder / "stage.py"}", line 22, in <module>'
+
+
+def test_without_the_server_the_stage_runs_in_its_own_process(folder):
+    with preload.server() as gone:
+        pass
+    assert not os.path.exists(gone[preload.ENV])
+    result = stage(folder, gone, "exit")
+    assert "preloaded=False" in result.stdout and result.returncode == 3
+
+
+def test_a_usage_error_is_reported_before_any_hand_off(folder, env):
+    result = stage(folder, env, "ok", "note", "extra")
+    assert result.returncode == 2 and result.stdout == ""
+    assert result.stderr == "usage: python stage.py ENDING [NOTE]\n"
+
+
+def test_terminating_the_stage_terminates_its_forked_child(folder, env):
+    (folder / "child.pid").unlink(missing_ok=True)
+    client = subprocess.Popen([sys.executable, "stage.py", "sleep"], cwd=folder, env=env, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True)
+    for _ in range(600):
+        if (folder / "child.pid").exists() and (folder / "child.pid").read_text():
+            break
+        time.sleep(0.1)
+    child = int((folder / "child.pid").read_text())
+    assert child != client.pid
+    client.send_signal(signal.SIGTERM)
+    _, stderr = client.communicate(timeout=60)
+    assert client.returncode == 1
+    assert stderr.strip().splitlines()[-1] == (f"error: the stage's process ({child}, forked by {preload.ENV}) "
+                                               "ended without an exit status: it was killed")
+    with pytest.raises(ProcessLookupError):
+        os.kill(child, 0)  # gone (the server reaps its children)
