@@ -2,6 +2,7 @@
 import contextlib
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -118,3 +119,14 @@ def test_terminating_the_stage_terminates_its_forked_child(folder, env):
                                                "ended without an exit status: it was killed")
     with pytest.raises(ProcessLookupError):
         os.kill(child, 0)  # gone (the server reaps its children)
+
+
+def test_a_malformed_request_is_dropped_and_the_server_goes_on(folder, env):
+    for junk in (b"", b"no streams attached"):
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn:
+            conn.connect(env[preload.ENV])
+            conn.sendall(junk)
+            conn.shutdown(socket.SHUT_WR)
+            assert conn.recv(100) == b""  # closed without a reply
+    result = stage(folder, env, "exit")
+    assert "preloaded=True" in result.stdout and result.returncode == 3

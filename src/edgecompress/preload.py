@@ -69,7 +69,7 @@ def serve(listener: socket.socket) -> None:
             conn, _ = listener.accept()
         except TimeoutError:
             continue
-        conn.settimeout(None)
+        conn.settimeout(10.0)  # a request follows its connection at once
         with conn:
             try:
                 request, fds = _receive(conn)
@@ -86,17 +86,23 @@ def serve(listener: socket.socket) -> None:
 
 
 def _receive(conn) -> tuple:
+    """(the request, the client's stream descriptors); a malformed request closes what it brought."""
     data, fds, _, _ = socket.recv_fds(conn, 1 << 16, len(STREAMS))
-    if len(fds) != len(STREAMS) or len(data) < LENGTH.size:
-        raise ValueError("a request without its streams")
-    size = LENGTH.unpack_from(data)[0]
-    data = data[LENGTH.size:]
-    while len(data) < size:
-        chunk = conn.recv(size - len(data))
-        if not chunk:
-            raise ValueError("a truncated request")
-        data += chunk
-    return json.loads(data), fds
+    try:
+        if len(fds) != len(STREAMS) or len(data) < LENGTH.size:
+            raise ValueError("a request without its streams")
+        size = LENGTH.unpack_from(data)[0]
+        data = data[LENGTH.size:]
+        while len(data) < size:
+            chunk = conn.recv(size - len(data))
+            if not chunk:
+                raise ValueError("a truncated request")
+            data += chunk
+        return json.loads(data), fds
+    except (OSError, ValueError):
+        for fd in fds:
+            os.close(fd)
+        raise
 
 
 def _run_child(conn, request: dict, fds: list, preset: dict) -> None:
