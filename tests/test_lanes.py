@@ -1,11 +1,13 @@
 """edgecompress.lanes: which stages run together and how, on real tiny DVC projects that train nothing."""
+import subprocess
 import sys
+import threading
 
 import pytest
 import yaml
 
 from conftest import run
-from edgecompress.lanes import Group, groups
+from edgecompress.lanes import Group, Lanes, groups
 
 # a stage's command: note its start, wait (up to a minute) until the stage it meets has started too, note its end (or
 # fail) in <name>.txt; a stage that meets another can only finish if the two run side by side
@@ -118,3 +120,24 @@ def test_a_broken_dvc_yaml_is_one_line(tmp_path):
     result = run([sys.executable, "-m", "edgecompress.lanes"], tmp_path, check=False)
     assert result.returncode == 1 and "Traceback" not in result.stderr
     assert result.stderr.strip().startswith("error: failed to parse 'stages.a.cmd' in 'dvc.yaml'")
+
+
+def test_dvc_missing_from_path_is_one_line(tmp_path):
+    project(tmp_path)
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}
+    result = subprocess.run([sys.executable, "-m", "edgecompress.lanes"], cwd=tmp_path, env=env, capture_output=True,
+                            text=True, timeout=120)
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert result.stderr == "error: dvc is not on PATH: run `make run`, or `source .venv/bin/activate` first\n"
+
+
+def test_an_exception_in_a_lane_fails_its_group_instead_of_leaving_the_run_waiting(tmp_path, monkeypatch):
+    def broken(self, args, label, finished=None):
+        raise OSError("cannot start dvc")
+
+    monkeypatch.setattr(Lanes, "call", broken)
+    outcome = []
+    runner = threading.Thread(target=lambda: outcome.append(Lanes(tmp_path, 2).run([Group(["a"]), Group(["b"])])))
+    runner.start()
+    runner.join(timeout=30)
+    assert outcome == [False]

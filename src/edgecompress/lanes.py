@@ -12,6 +12,7 @@ Run it as `python -m edgecompress.lanes [--jobs N] [--no-preload]` (what `make r
 """
 import argparse
 import re
+import shutil
 import subprocess
 import sys
 import threading
@@ -134,14 +135,17 @@ class Lanes:
 
         def lane(group):
             nonlocal running
-            code = self.call(["repro", "--single-item", *group.stages], group.stages[0], finished)
-            with wake:
-                running -= 1
-                if code:
-                    self.failed = self.failed or " ".join(name for name in group.stages if name not in done)
-                else:
-                    done.update(group.stages)
-                wake.notify_all()
+            code = 1
+            try:
+                code = self.call(["repro", "--single-item", *group.stages], group.stages[0], finished)
+            finally:  # an exception here fails the group (its traceback printed) instead of leaving the run waiting
+                with wake:
+                    running -= 1
+                    if code:
+                        self.failed = self.failed or " ".join(name for name in group.stages if name not in done)
+                    else:
+                        done.update(group.stages)
+                    wake.notify_all()
 
         with wake:
             while todo and not self.failed:
@@ -165,6 +169,8 @@ def reproduce(root=".", jobs: int = 2, out=sys.stdout, preloaded: bool = True) -
     if not stale:
         print("Data and pipelines are up to date.", file=out, flush=True)
         return {}
+    if not shutil.which("dvc"):
+        raise SystemExit("error: dvc is not on PATH: run `make run`, or `source .venv/bin/activate` first")
     with preload.server() if preloaded and preload.supported() else nullcontext() as env:
         lanes = Lanes(root, jobs, out, env)
         if not lanes.run(groups(upstream, stale, later)):
