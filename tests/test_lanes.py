@@ -135,9 +135,12 @@ def test_an_exception_in_a_lane_fails_its_group_instead_of_leaving_the_run_waiti
     def broken(self, args, label, finished=None):
         raise OSError("cannot start dvc")
 
+    raised = []
     monkeypatch.setattr(Lanes, "call", broken)
+    monkeypatch.setattr(threading, "excepthook", lambda hook: raised.append(hook.exc_value))  # it prints a traceback
     outcome = []
     runner = threading.Thread(target=lambda: outcome.append(Lanes(tmp_path, 2).run([Group(["a"]), Group(["b"])])))
     runner.start()
     runner.join(timeout=30)
     assert outcome == [False]
+    assert [str(err) for err in raised] == ["cannot start dvc"] * 2  # both lanes had started
