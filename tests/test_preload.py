@@ -59,7 +59,7 @@ def stage(folder, env, *args, note="n"):
                           capture_output=True, text=True, timeout=120)
 
 
-def test_a_stage_started_with_the_server_is_its_forked_child_and_sees_the_stage_s_own_process(folder, env):
+def test_a_stage_handed_to_the_server_sees_its_own_arguments_directory_environment_and_streams(folder, env):
     assert "TF_USE_LEGACY_KERAS" not in env
     result = stage(folder, env, "ok", note="first")  # sent while the server may still import: it waits
     assert result.returncode == 0, result.stderr
