@@ -19,7 +19,7 @@ $(STAMP): requirements.lock pyproject.toml
 # `dvc repro` on $(JOBS) lanes: independent stages side by side (edgecompress/lanes.py)
 JOBS ?= 2
 run: venv
-	python -m edgecompress.lanes --jobs $(JOBS)
+	python -m edgecompress.tools.lanes --jobs $(JOBS)
 	@echo "report: $(CURDIR)/report/report.html"
 
 # two workers (pytest-xdist): the tests on the tiny end-to-end pipeline on one, all the others on the other

@@ -1,6 +1,6 @@
 """Benchmark the pipeline on a fresh clone of HEAD with the default params, against its targets.
 
-Runs what `make run` runs (edgecompress.lanes: `dvc repro` on two lanes) from scratch and prints the wall time of
+Runs what `make run` runs (edgecompress.tools.lanes: `dvc repro` on two lanes) from scratch and prints the wall time of
 every stage, slowest first (the profile; stages on the two lanes overlap), the wall time of the whole run and of
 a no-op `dvc repro`, the baseline's accuracies and int8 / fp32 latency ratio, and how much smaller gzipped
 pcqat's int8 model and the clustered models are than the baseline's fp32 model, the students' accuracies and
@@ -16,7 +16,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from edgecompress import lanes
+from edgecompress.tools import lanes
 
 ROOT = Path(__file__).resolve().parents[1]
 JOBS = 2  # make run's lanes

@@ -6,8 +6,8 @@ distilling method its frozen teacher model.
 """
 from pathlib import Path
 
-from edgecompress import params
-from edgecompress.errors import UserError, run_stage
+from edgecompress.core import params
+from edgecompress.core.errors import UserError, run_stage
 
 OPTIONS = ("variant", "teacher")
 
@@ -25,7 +25,8 @@ def main(method, data_dir, source_dir, model_dir, *options):
     chosen = parse(options)
     p = params.load("seed", "train", method)
     settings = params.variant(p[method], method, chosen["variant"]) if "variant" in chosen else p[method]
-    from edgecompress import methods, runs  # TensorFlow loads only once params are valid
+    from edgecompress import methods  # TensorFlow loads only once params are valid
+    from edgecompress.train import runs
 
     if method not in methods.METHODS:
         raise UserError(f"unknown method {method!r}; known: {', '.join(methods.METHODS)}")

@@ -1,9 +1,9 @@
 """convert: write MODEL_DIR/tflite/<quantization>.tflite, calibrating int8 on DATA_DIR's training images."""
 from pathlib import Path
 
-from edgecompress import params
-from edgecompress.errors import run_stage
-from edgecompress.record import TrainingRecord
+from edgecompress.core import params
+from edgecompress.core.errors import run_stage
+from edgecompress.core.record import TrainingRecord
 
 
 def main(data_dir, model_dir):

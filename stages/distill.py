@@ -1,15 +1,15 @@
 """distill: train the student (distill.student) on labels and the softened logits of the teacher in TEACHER_DIR."""
 from pathlib import Path
 
-from edgecompress import params
-from edgecompress.errors import run_stage
-from edgecompress.files import read_json
+from edgecompress.core import params
+from edgecompress.core.errors import run_stage
+from edgecompress.core.files import read_json
 
 
 def main(data_dir, teacher_dir, model_dir):
     p = params.load("seed", "train", "distill")
     cfg, seed = p["distill"], p["seed"]
-    from edgecompress import distillation, distribute, runs, training  # TensorFlow loads only once params are valid
+    from edgecompress.train import distillation, distribute, runs, training  # TensorFlow loads only once params are valid
 
     strategy = runs.strategy(p["train"], "distill")
     with strategy.scope():

@@ -2,15 +2,15 @@
 TEACHER_DIR at every resolution stage (paper 001), as distill and train_student train it otherwise."""
 from pathlib import Path
 
-from edgecompress import params
-from edgecompress.errors import run_stage
-from edgecompress.files import read_json
+from edgecompress.core import params
+from edgecompress.core.errors import run_stage
+from edgecompress.core.files import read_json
 
 
 def main(data_dir, teacher_dir, model_dir):
     p = params.load("seed", "train", "distill", "distill_attention")
     cfg, attention, seed = p["distill"], p["distill_attention"], p["seed"]
-    from edgecompress import attention_transfer, distribute, runs, training  # TensorFlow loads once params are valid
+    from edgecompress.train import attention_transfer, distribute, runs, training  # TensorFlow loads once params are valid
 
     strategy = runs.strategy(p["train"], "distill_attention")
     with strategy.scope():

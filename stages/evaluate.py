@@ -2,10 +2,11 @@
 write METRICS_DIR/<model>.json and METRICS_DIR/details/<model>.json."""
 from pathlib import Path
 
-from edgecompress import evaluate, params
-from edgecompress.errors import run_stage
-from edgecompress.files import read_json, write_json
-from edgecompress.record import TrainingRecord
+from edgecompress.measure import evaluate
+from edgecompress.core import params
+from edgecompress.core.errors import run_stage
+from edgecompress.core.files import read_json, write_json
+from edgecompress.core.record import TrainingRecord
 
 
 def main(data_dir, model_dir, metrics_dir):

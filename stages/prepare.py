@@ -2,9 +2,10 @@
 and split.json each) and DATA_DIR/dataset.json, reading and writing one image at a time."""
 import numpy as np
 
-from edgecompress import params, sources
-from edgecompress.errors import run_stage
-from edgecompress.files import atomic_path, write_json
+from edgecompress.core import params
+from edgecompress.data import sources
+from edgecompress.core.errors import run_stage
+from edgecompress.core.files import atomic_path, write_json
 
 
 def main(data_dir):

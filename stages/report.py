@@ -2,10 +2,12 @@
 report.md, report.html and the data of `dvc plots`."""
 from pathlib import Path
 
-from edgecompress import params, report, report_figures, selection
-from edgecompress.errors import run_stage
-from edgecompress.files import atomic_path, read_json, write_json
-from edgecompress.names import REFERENCE
+from edgecompress.core import params
+from edgecompress import report
+from edgecompress.report import report_figures, selection
+from edgecompress.core.errors import run_stage
+from edgecompress.core.files import atomic_path, read_json, write_json
+from edgecompress.core.names import REFERENCE
 
 
 def details_of(metrics_dir, model) -> dict:

@@ -2,15 +2,15 @@
 MODEL_DIR."""
 from pathlib import Path
 
-from edgecompress import params
-from edgecompress.errors import run_stage
-from edgecompress.files import read_json
+from edgecompress.core import params
+from edgecompress.core.errors import run_stage
+from edgecompress.core.files import read_json
 
 
 def main(data_dir, model_dir):
     p = params.load("seed", "train")
     cfg, seed = p["train"], p["seed"]
-    from edgecompress import baseline, distribute, runs, training  # TensorFlow loads only once params are valid
+    from edgecompress.train import baseline, distribute, runs, training  # TensorFlow loads only once params are valid
 
     distribute.check_mixed_precision(cfg["mixed_precision"])
     strategy = runs.strategy(cfg, "train")

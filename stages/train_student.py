@@ -1,15 +1,15 @@
 """train_student: the distilled student's architecture trained on labels alone, the same way: the control."""
 from pathlib import Path
 
-from edgecompress import params
-from edgecompress.errors import run_stage
-from edgecompress.files import read_json
+from edgecompress.core import params
+from edgecompress.core.errors import run_stage
+from edgecompress.core.files import read_json
 
 
 def main(data_dir, model_dir):
     p = params.load("seed", "train", "distill")
     cfg, seed = p["distill"], p["seed"]
-    from edgecompress import distribute, runs, training  # TensorFlow loads only once params are valid
+    from edgecompress.train import distribute, runs, training  # TensorFlow loads only once params are valid
 
     strategy = runs.strategy(p["train"], "train_student")
     input_range = tuple(p["train"]["input_range"])

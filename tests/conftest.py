@@ -10,7 +10,9 @@ import pytest
 import yaml
 from PIL import Image
 
-from edgecompress import data, runner, sources
+from edgecompress import data
+from edgecompress.measure import runner
+from edgecompress.data import sources
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent  # the venv's python and dvc, whatever PATH the caller has
@@ -120,7 +122,7 @@ def pytest_collection_modifyitems(items):
 
 @pytest.fixture(scope="session")
 def pipeline(tmp_path_factory):
-    """A copy of the repo on tiny params after one full run of `make run`'s lanes (edgecompress.lanes), reading the
+    """A copy of the repo on tiny params after one full run of `make run`'s lanes (edgecompress.tools.lanes), reading the
     digits from a folder of image files.
 
     The folder lies outside the repo (an absolute data.path), as a user's dataset would, so that queued
@@ -131,5 +133,5 @@ def pipeline(tmp_path_factory):
     write_digit_folder(images, prefix="")
     write_params(repo, {"data": {"source": "folder", "path": str(images)}})  # test_path left at the placeholder
     run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qam", "tiny params"], repo)
-    run([sys.executable, "-m", "edgecompress.lanes"], repo)
+    run([sys.executable, "-m", "edgecompress.tools.lanes"], repo)
     return repo

@@ -7,9 +7,11 @@ import numpy as np
 import pytest
 
 from conftest import on_disk
-from edgecompress import convert, models, runner, training
-from edgecompress.errors import UserError
-from edgecompress.names import ARCHITECTURES, QUANTIZATIONS
+from edgecompress import convert
+from edgecompress.train import models, training
+from edgecompress.measure import runner
+from edgecompress.core.errors import UserError
+from edgecompress.core.names import ARCHITECTURES, QUANTIZATIONS
 
 TINY_WIDTH = {"mobilenet": 0.25, "mobilenetv2": 0.35, "mobilenetv3small": 0.25, "mobilenetv3large": 0.25}
 
@@ -62,7 +64,8 @@ import subprocess
 import sys
 
 import numpy as np
-from edgecompress import data, models, training
+from edgecompress import data
+from edgecompress.train import models, training
 model = models.build({architecture!r}, (32, 32, 1), 10, {width})
 x, y = np.random.default_rng(0).integers(0, 256, (45, 32, 32, 1), np.uint8), np.arange(45) % 10
 data.write_split({str(tmp_path / "train")!r}, x, y, shard_bytes=2**20)

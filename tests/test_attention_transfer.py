@@ -2,9 +2,9 @@
 import numpy as np
 import pytest
 
-from edgecompress import attention_transfer, models, training
-from edgecompress.backend import keras
-from edgecompress.errors import UserError
+from edgecompress.train import attention_transfer, models, training
+from edgecompress.core.backend import keras
+from edgecompress.core.errors import UserError
 
 
 def hand_map(activations, window=1):

@@ -3,9 +3,11 @@
 import numpy as np
 import pytest
 
-from edgecompress import convert, tflite_weights, training
-from edgecompress.backend import keras, tf
-from edgecompress.errors import UserError
+from edgecompress import convert
+from edgecompress.measure import tflite_weights
+from edgecompress.train import training
+from edgecompress.core.backend import keras, tf
+from edgecompress.core.errors import UserError
 from edgecompress.methods import clustering, pruning, quantization
 
 

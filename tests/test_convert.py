@@ -2,8 +2,11 @@
 import numpy as np
 import pytest
 
-from edgecompress import convert, models, runner, streams, tflite_weights, training
-from edgecompress.names import QUANTIZATIONS as QUANTS
+from edgecompress import convert
+from edgecompress.train import models, training
+from edgecompress.measure import runner, tflite_weights
+from edgecompress.data import streams
+from edgecompress.core.names import QUANTIZATIONS as QUANTS
 from test_models_and_training import tiny_splits
 
 

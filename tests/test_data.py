@@ -2,8 +2,11 @@ import numpy as np
 import pytest
 
 from conftest import ROOT, run, write_params
-from edgecompress import data, models, runner, sources, streams
-from edgecompress.errors import UserError
+from edgecompress import data
+from edgecompress.train import models
+from edgecompress.measure import runner
+from edgecompress.data import sources, streams
+from edgecompress.core.errors import UserError
 
 
 def test_digits_are_real_and_labelled():

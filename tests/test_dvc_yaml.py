@@ -74,17 +74,17 @@ def test_each_stage_depends_on_exactly_the_code_its_script_imports(name):
 
 def test_a_module_dropped_from_a_stages_deps_is_caught():
     broken = copy.deepcopy(stages(DVC_YAML)["train"])
-    broken["deps"].remove("src/edgecompress/record.py")  # imported by runs, which train's script imports
-    assert code_dep_faults(broken) == {"missing": ["src/edgecompress/record.py"]}
-    broken["deps"].append("src/edgecompress/report.py")
-    assert code_dep_faults(broken)["not imported"] == ["src/edgecompress/report.py"]
+    broken["deps"].remove("src/edgecompress/core/record.py")  # imported by runs, which train's script imports
+    assert code_dep_faults(broken) == {"missing": ["src/edgecompress/core/record.py"]}
+    broken["deps"].append("src/edgecompress/report")
+    assert code_dep_faults(broken)["not imported"] == ["src/edgecompress/report"]
 
 
 def test_imports_are_followed_into_sub_packages_and_lazy_imports():
     compress = library_code(ROOT / "stages/compress.py")
     assert "src/edgecompress/methods" in compress  # the folder stands for its modules
-    assert "src/edgecompress/backend.py" in compress  # imported only inside main(), after the params check
-    assert "src/edgecompress/sources.py" not in compress
+    assert "src/edgecompress/core/backend.py" in compress  # imported only inside main(), after the params check
+    assert "src/edgecompress/data/sources.py" not in compress
 
 
 def test_the_root_package_runs_no_code():

@@ -2,10 +2,10 @@
 import numpy as np
 import pytest
 
-from edgecompress import macs, models
-from edgecompress.backend import keras, tfmot
-from edgecompress.errors import UserError
-from edgecompress.filter_surgery import Plan, choose, prune_filters
+from edgecompress.train import macs, models
+from edgecompress.core.backend import keras, tfmot
+from edgecompress.core.errors import UserError
+from edgecompress.methods.filter_surgery import Plan, choose, prune_filters
 from edgecompress.methods.filter_pruning import FilterPrune
 from edgecompress.methods.knowledge_distillation import allocate
 

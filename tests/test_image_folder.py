@@ -6,9 +6,9 @@ import pytest
 from PIL import Image
 
 from conftest import ROOT, read_split, run, write_digit_folder, write_params
-from edgecompress import image_folder, sources
-from edgecompress.errors import UserError
-from edgecompress.names import NO_DATA
+from edgecompress.data import image_folder, sources
+from edgecompress.core.errors import UserError
+from edgecompress.core.names import NO_DATA
 
 
 def folder(root, **options):

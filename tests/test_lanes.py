@@ -1,4 +1,4 @@
-"""edgecompress.lanes: which stages run together and how, on real tiny DVC projects that train nothing."""
+"""edgecompress.tools.lanes: which stages run together and how, on real tiny DVC projects that train nothing."""
 import subprocess
 import sys
 import threading
@@ -7,7 +7,7 @@ import pytest
 import yaml
 
 from conftest import run
-from edgecompress.lanes import Group, Lanes, groups
+from edgecompress.tools.lanes import Group, Lanes, groups
 
 # a stage's command: note its start, wait (up to a minute) until the stage it meets has started too, note its end (or
 # fail) in <name>.txt; a stage that meets another can only finish if the two run side by side
@@ -45,20 +45,20 @@ def span(path) -> tuple:
 
 def test_independent_stages_run_side_by_side_and_an_exclusive_one_alone(tmp_path):
     project(tmp_path)
-    log = run([sys.executable, "-m", "edgecompress.lanes", "--jobs", "2"], tmp_path).stdout
+    log = run([sys.executable, "-m", "edgecompress.tools.lanes", "--jobs", "2"], tmp_path).stdout
     (a0, a1), (b0, b1), (c0, c1), (t0, t1), (s0, _) = (span(tmp_path / f"{n}.txt")
                                                        for n in ("a", "b", "c", "timed", "summary"))
     assert a0 < b1 and b0 < a1  # a and b overlapped: each waited for the other to start
     assert c0 >= a1 and t0 >= max(a1, b1, c1) and s0 >= t1
     assert "b | Running stage 'b'" in log  # every line says which stage printed it
     assert "up to date" in run(["dvc", "status"], tmp_path).stdout
-    again = run([sys.executable, "-m", "edgecompress.lanes"], tmp_path).stdout
+    again = run([sys.executable, "-m", "edgecompress.tools.lanes"], tmp_path).stdout
     assert "Running stage" not in again and "up to date" in again
 
 
 def test_a_failed_stage_stops_the_run_and_the_finished_ones_keep_their_outputs(tmp_path):
     project(tmp_path, failing="b")
-    result = run([sys.executable, "-m", "edgecompress.lanes", "--jobs", "2"], tmp_path, check=False)
+    result = run([sys.executable, "-m", "edgecompress.tools.lanes", "--jobs", "2"], tmp_path, check=False)
     assert result.returncode == 1
     assert result.stderr.strip().splitlines()[-1] == (
         "error: dvc repro of b failed (its output above says why); the stages that finished keep their outputs")
@@ -72,7 +72,7 @@ def test_a_failed_stage_stops_the_run_and_the_finished_ones_keep_their_outputs(t
 
 # a stage that loads TensorFlow: it notes whether TensorFlow was imported before its own code ran
 TENSORFLOW_STAGE = """import sys
-from edgecompress.errors import run_stage
+from edgecompress.core.errors import run_stage
 
 
 def main(out):
@@ -88,7 +88,7 @@ if __name__ == "__main__":
 def test_a_tensorflow_stage_forks_from_the_preload_server_unless_told_not_to(tmp_path, flags, preloaded):
     (tmp_path / "stage.py").write_text(TENSORFLOW_STAGE)
     commit(tmp_path, {"tf": {"cmd": "python stage.py out.txt", "deps": ["stage.py"], "outs": ["out.txt"]}})
-    run([sys.executable, "-m", "edgecompress.lanes", *flags], tmp_path)
+    run([sys.executable, "-m", "edgecompress.tools.lanes", *flags], tmp_path)
     assert (tmp_path / "out.txt").read_text() == preloaded
 
 
@@ -117,7 +117,7 @@ def test_only_the_stale_stages_are_planned():
 def test_a_broken_dvc_yaml_is_one_line(tmp_path):
     project(tmp_path)
     (tmp_path / "dvc.yaml").write_text("stages:\n  a:\n    cmd: echo ${nowhere}\n")
-    result = run([sys.executable, "-m", "edgecompress.lanes"], tmp_path, check=False)
+    result = run([sys.executable, "-m", "edgecompress.tools.lanes"], tmp_path, check=False)
     assert result.returncode == 1 and "Traceback" not in result.stderr
     assert result.stderr.strip().startswith("error: failed to parse 'stages.a.cmd' in 'dvc.yaml'")
 
@@ -125,7 +125,7 @@ def test_a_broken_dvc_yaml_is_one_line(tmp_path):
 def test_dvc_missing_from_path_is_one_line(tmp_path):
     project(tmp_path)
     env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}
-    result = subprocess.run([sys.executable, "-m", "edgecompress.lanes"], cwd=tmp_path, env=env, capture_output=True,
+    result = subprocess.run([sys.executable, "-m", "edgecompress.tools.lanes"], cwd=tmp_path, env=env, capture_output=True,
                             text=True, timeout=120)
     assert result.returncode == 1 and "Traceback" not in result.stderr
     assert result.stderr == "error: dvc is not on PATH: run `make run`, or `source .venv/bin/activate` first\n"

@@ -2,9 +2,10 @@
 import numpy as np
 import pytest
 
-from edgecompress import factorization, macs, models
-from edgecompress.backend import keras
-from edgecompress.errors import UserError
+from edgecompress.methods import factorization
+from edgecompress.train import macs, models
+from edgecompress.core.backend import keras
+from edgecompress.core.errors import UserError
 from edgecompress.methods.low_rank import LowRank
 
 layers = keras.layers

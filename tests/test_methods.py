@@ -5,10 +5,12 @@ import numpy as np
 import pytest
 
 from conftest import on_disk
-from edgecompress import methods, models, runs, streams
+from edgecompress import methods
+from edgecompress.train import models, runs
+from edgecompress.data import streams
 from test_models_and_training import tiny_splits
-from edgecompress.errors import UserError
-from edgecompress.record import TrainingRecord
+from edgecompress.core.errors import UserError
+from edgecompress.core.record import TrainingRecord
 
 FINE_TUNING = {"epochs": 1, "learning_rate": 0.001}
 PRUNE = {**FINE_TUNING, "schedule": "polynomial_decay", "initial_sparsity": 0.0, "final_sparsity": 0.5,

@@ -4,9 +4,11 @@ import numpy as np
 import pytest
 
 from conftest import on_disk
-from edgecompress import convert, models, streams, training
-from edgecompress.backend import keras
-from edgecompress.errors import UserError
+from edgecompress import convert
+from edgecompress.train import models, training
+from edgecompress.data import streams
+from edgecompress.core.backend import keras
+from edgecompress.core.errors import UserError
 from edgecompress.methods.pruning import PruneRegistry, prunes
 
 
@@ -138,9 +140,9 @@ def test_tensorflow_start_up_prints_nothing_and_other_native_lines_pass(capfd):
     import subprocess
     import sys
 
-    from edgecompress import backend
+    from edgecompress.core import backend
 
-    started = subprocess.run([sys.executable, "-c", "import edgecompress.backend"], capture_output=True, text=True)
+    started = subprocess.run([sys.executable, "-c", "import edgecompress.core.backend"], capture_output=True, text=True)
     assert started.returncode == 0 and started.stderr == ""
     capfd.readouterr()
     with backend._start_up_noise_filtered():

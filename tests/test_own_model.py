@@ -7,9 +7,10 @@ import numpy as np
 import pytest
 
 from conftest import ROOT, read_split, run, write_params
-from edgecompress import baseline, data, training
-from edgecompress.backend import keras
-from edgecompress.errors import UserError
+from edgecompress.train import baseline, training
+from edgecompress import data
+from edgecompress.core.backend import keras
+from edgecompress.core.errors import UserError
 
 SHAPE, CLASSES, INPUT_RANGE = (32, 32, 1), 10, (-1, 1)
 FORMATS = ("mine.keras", "mine.h5", "mine_savedmodel")

@@ -4,8 +4,8 @@ import pytest
 import yaml
 
 from conftest import ROOT
-from edgecompress import params
-from edgecompress.errors import UserError
+from edgecompress.core import params
+from edgecompress.core.errors import UserError
 
 
 def test_shipped_params_are_valid():

@@ -12,7 +12,7 @@ import yaml
 from PIL import Image
 
 from conftest import run, set_param
-from edgecompress import tflite_weights
+from edgecompress.measure import tflite_weights
 
 QUANTS = ("fp32", "fp16", "dynamic", "int8", "int16x8")
 FLOAT_MODELS = ("baseline", "pruned", "clustered_kpp32", "clustered_lin32", "clustered_kpp256", "cluster_sparse",
@@ -94,7 +94,7 @@ def test_training_curves_for_dvc_plots(pipeline):
 
 
 def test_lowrank_and_the_attention_student_are_counted_on_their_saved_models(pipeline):
-    from edgecompress import macs, models
+    from edgecompress.train import macs, models
 
     saved = {name: models.load(pipeline / f"models/{name}/model") for name in ("lowrank", "student_attention")}
     for name, model in saved.items():
@@ -207,7 +207,7 @@ def test_an_added_or_changed_image_reruns_prepare_and_everything_after_it(pipeli
 def test_make_run_after_a_param_change_reruns_exactly_its_downstream(pipeline):
     original = set_param(pipeline, "distill.alpha", 0.5)  # distill's alone: train_student reads the rest of its section
     try:
-        log = run([sys.executable, "-m", "edgecompress.lanes"], pipeline).stdout
+        log = run([sys.executable, "-m", "edgecompress.tools.lanes"], pipeline).stdout
     finally:
         (pipeline / "params.yaml").write_text(original)
     ran = set(re.findall(r"Running stage '([^']+)'", log))

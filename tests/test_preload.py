@@ -1,4 +1,4 @@
-"""edgecompress.preload: a TensorFlow stage forked from the server behaves as the same script run fresh."""
+"""edgecompress.tools.preload: a TensorFlow stage forked from the server behaves as the same script run fresh."""
 import contextlib
 import os
 import signal
@@ -9,11 +9,12 @@ import time
 
 import pytest
 
-from edgecompress import preload
+from edgecompress.core.names import PRELOAD_SOCKET
+from edgecompress.tools import preload
 
 # a stage script: reports what a fresh process would see, then ends as its first argument says
 STAGE = '''import os, sys, time
-from edgecompress.errors import UserError, run_stage
+from edgecompress.core.errors import UserError, run_stage
 
 
 def main(ending, note="-"):
@@ -64,7 +65,7 @@ def test_a_stage_handed_to_the_server_sees_its_own_arguments_directory_environme
     result = stage(folder, env, "ok", note="first")  # sent while the server may still import: it waits
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("preloaded=True pid=")
-    # the stage's environment, and what importing edgecompress.backend would have set in it
+    # the stage's environment, and what importing edgecompress.core.backend would have set in it
     assert f"cwd={folder} argv=['stage.py', 'ok'] NOTE=first TF_USE_LEGACY_KERAS=1\n" in result.stdout
     assert result.stderr == "to stderr\n"
 
@@ -82,7 +83,7 @@ def test_the_child_s_exit_status_and_messages_are_the_stage_s(folder, env, endin
 
 
 def test_a_traceback_starts_at_the_script_as_in_a_fresh_process(folder, env):
-    forked, fresh = stage(folder, env, "crash"), stage(folder, {**os.environ, preload.ENV: ""}, "crash")
+    forked, fresh = stage(folder, env, "crash"), stage(folder, {**os.environ, PRELOAD_SOCKET: ""}, "crash")
     assert "preloaded=False" in fresh.stdout
     assert forked.stderr == fresh.stderr
     assert forked.stderr.splitlines()[2] == f'  File "{folder / "stage.py"}", line 22, in <module>'
@@ -91,7 +92,7 @@ def test_a_traceback_starts_at_the_script_as_in_a_fresh_process(folder, env):
 def test_without_the_server_the_stage_runs_in_its_own_process(folder):
     with preload.server() as gone:
         pass
-    assert not os.path.exists(gone[preload.ENV])
+    assert not os.path.exists(gone[PRELOAD_SOCKET])
     result = stage(folder, gone, "exit")
     assert "preloaded=False" in result.stdout and result.returncode == 3
 
@@ -115,7 +116,7 @@ def test_terminating_the_stage_terminates_its_forked_child(folder, env):
     client.send_signal(signal.SIGTERM)
     _, stderr = client.communicate(timeout=60)
     assert client.returncode == 1
-    assert stderr.strip().splitlines()[-1] == (f"error: the stage's process ({child}, forked by {preload.ENV}) "
+    assert stderr.strip().splitlines()[-1] == (f"error: the stage's process ({child}, forked by {PRELOAD_SOCKET}) "
                                                "ended without an exit status: it was killed")
     with pytest.raises(ProcessLookupError):
         os.kill(child, 0)  # gone (the server reaps its children)
@@ -124,7 +125,7 @@ def test_terminating_the_stage_terminates_its_forked_child(folder, env):
 def test_a_malformed_request_is_dropped_and_the_server_goes_on(folder, env):
     for junk in (b"", b"no streams attached"):
         with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn:
-            conn.connect(env[preload.ENV])
+            conn.connect(env[PRELOAD_SOCKET])
             conn.sendall(junk)
             conn.shutdown(socket.SHUT_WR)
             assert conn.recv(100) == b""  # closed without a reply

@@ -5,7 +5,9 @@ import json
 import numpy as np
 import pytest
 
-from edgecompress import report, runner, selection
+from edgecompress import report
+from edgecompress.measure import runner
+from edgecompress.report import selection
 
 
 def test_per_class_by_hand():

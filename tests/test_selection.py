@@ -3,7 +3,8 @@ import itertools
 
 import pytest
 
-from edgecompress import params, selection
+from edgecompress.core import params
+from edgecompress.report import selection
 
 
 def row(model, quant, accuracy, gzip_kb, p50, reference_accuracy=0.99):

@@ -129,8 +129,9 @@ def test_missing_upstream_model_is_one_clear_line(tmp_path, script, args):
 @pytest.fixture(scope="module")
 def saved_baseline(tmp_path_factory):
     """A folder holding data splits and models/baseline: an untrained tiny ResNet18 and its record."""
-    from edgecompress import data, models, training
-    from edgecompress.record import TrainingRecord
+    from edgecompress import data
+    from edgecompress.train import models, training
+    from edgecompress.core.record import TrainingRecord
 
     root = tmp_path_factory.mktemp("baseline")
     rng = np.random.default_rng(0)
@@ -173,10 +174,11 @@ def test_a_filter_ratio_that_empties_a_layer_stops_before_training(saved_baselin
 
 def test_a_teacher_without_stages_to_pair_stops_attention_transfer(tmp_path):
     """A dense-only teacher has no attention map: one line naming it, nothing written."""
-    from edgecompress import data, training
-    from edgecompress.backend import keras
-    from edgecompress.files import write_json
-    from edgecompress.record import TrainingRecord
+    from edgecompress import data
+    from edgecompress.train import training
+    from edgecompress.core.backend import keras
+    from edgecompress.core.files import write_json
+    from edgecompress.core.record import TrainingRecord
 
     rng = np.random.default_rng(0)
     for split in ("train", "val"):

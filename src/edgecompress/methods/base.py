@@ -1,5 +1,5 @@
 """The interface every compression method implements, after TFMOT's verbs: apply it, fine-tune, strip it."""
-from edgecompress.record import TrainingRecord
+from edgecompress.core.record import TrainingRecord
 
 
 class Method:

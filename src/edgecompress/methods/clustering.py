@@ -1,7 +1,7 @@
 """Weight clustering with TFMOT: each chosen kernel shares `clusters` centroids; strip before saving."""
-from edgecompress.backend import tf, tfmot
+from edgecompress.core.backend import tf, tfmot
 from edgecompress.methods.base import Method
-from edgecompress.models import select_layers, wrap_layers
+from edgecompress.train.models import select_layers, wrap_layers
 
 from tensorflow_model_optimization.python.core.clustering.keras import clustering_algorithm  # after backend
 from tensorflow_model_optimization.python.core.clustering.keras.clustering_registry import ClusteringRegistry

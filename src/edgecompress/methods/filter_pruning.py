@@ -3,9 +3,9 @@
 Each of filter_prune.steps rounds removes an equal share of every prunable group's filters, then fine-tunes for
 filter_prune.epochs; after the last round filter_prune.ratio of the filters are gone.
 """
-from edgecompress.filter_surgery import prune_filters
+from edgecompress.methods.filter_surgery import prune_filters
 from edgecompress.methods.base import Method
-from edgecompress.training import reestimate_batch_norm
+from edgecompress.train.training import reestimate_batch_norm
 
 
 class FilterPrune(Method):

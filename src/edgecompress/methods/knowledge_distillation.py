@@ -3,9 +3,9 @@
 The weight of the labels against the teacher's soft targets is a param, or `auto`: paper 004's formula 7 shares
 it in proportion to the gain each source alone gives a fresh copy of the student in a short probe run.
 """
-from edgecompress.backend import keras
-from edgecompress.distillation import Distiller
-from edgecompress.errors import UserError
+from edgecompress.core.backend import keras
+from edgecompress.train.distillation import Distiller
+from edgecompress.core.errors import UserError
 from edgecompress.methods.base import Method
 
 

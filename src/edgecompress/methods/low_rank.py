@@ -3,9 +3,9 @@
 The rank of each layer is the fewest singular values that keep lowrank.energy of the squared ones, or
 lowrank.rank_ratio of the full rank; a layer is split only where the two thinner layers have fewer parameters.
 """
-from edgecompress.factorization import choose_ranks, factorizable, factorize
+from edgecompress.methods.factorization import choose_ranks, factorizable, factorize
 from edgecompress.methods.base import Method
-from edgecompress.models import select_layers
+from edgecompress.train.models import select_layers
 
 
 def has_kernel(layer) -> bool:

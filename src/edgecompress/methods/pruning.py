@@ -1,9 +1,9 @@
 """Magnitude pruning with TFMOT: wrap the chosen layers, fine-tune along the schedule, strip the wrappers."""
-from edgecompress.backend import tfmot
-from edgecompress.errors import UserError
+from edgecompress.core.backend import tfmot
+from edgecompress.core.errors import UserError
 from edgecompress.methods.base import Method
-from edgecompress.models import select_layers, wrap_layers
-from edgecompress.training import reestimate_batch_norm
+from edgecompress.train.models import select_layers, wrap_layers
+from edgecompress.train.training import reestimate_batch_norm
 
 from tensorflow_model_optimization.python.core.sparsity.keras.prune_registry import PruneRegistry  # after backend
 

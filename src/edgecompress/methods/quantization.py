@@ -2,8 +2,8 @@
 import copy
 import re
 
-from edgecompress.backend import tfmot
-from edgecompress.errors import UserError
+from edgecompress.core.backend import tfmot
+from edgecompress.core.errors import UserError
 from edgecompress.methods.base import Method
 from tensorflow_model_optimization.python.core.quantization.keras.collab_opts.cluster_preserve import (  # after backend
     cluster_preserve_quantize_registry as cluster_preserve,

@@ -1,0 +1,30 @@
+"""Names and constants shared by the library, the stages and the tests, defined once. Imports no TensorFlow."""
+
+QUANTIZATIONS = ("fp32", "fp16", "dynamic", "int8", "int16x8")  # TF Lite variants, in report order
+QAT_QUANTIZATION = "int8"  # what a quantization-aware trained model converts to
+CENTROID_INITS = ("kmeans_plus_plus", "linear", "random", "density_based")
+FILTER_CRITERIA = ("fpgm", "l1", "l2")  # how filter pruning picks the filters it removes
+OPTIMIZERS = ("adam", "sgd", "rmsprop")
+STRATEGIES = ("none", "mirrored", "multi_worker")  # train.distribute: one device, local GPUs, TF_CONFIG's workers
+SHUFFLE_MB = 256  # training shuffle buffer: a whole split up to this size (the digits: all of it), else a window
+MIXED_PRECISION = "mixed_float16"  # the Keras dtype policy of train.mixed_precision: true
+ARCHITECTURES = ("resnet18", "resnet20", "resnet32", "resnet56", "vgg16", "mobilenet", "mobilenetv2",
+                 "mobilenetv3small", "mobilenetv3large", "wrn16_4")
+OWN_MODEL = "file"  # train.architecture for the user's own model (train.model_file)
+NO_DATA = "datasets"  # the shipped placeholder folder that data.path and data.test_path name by default
+NO_FILE = "imports"  # the shipped placeholder folder that train.model_file and train.weights name when unused
+INPUT_RANGES = ([0, 1], [0, 255], [-1, 1])  # what a model's float pixels span (train.input_range)
+MIN_IMAGE_SIZE = 32  # ResNet18 and MobileNetV2 downsample by 2**5: smaller inputs vanish before the head
+CURVE_COLUMNS = ("epoch", "loss", "accuracy", "val_loss", "val_accuracy")  # what every training stage records
+PRELOAD_SOCKET = "EDGECOMPRESS_PRELOAD"  # the environment variable naming `make run`'s preload server
+KB = 1000  # bytes in the report's KB
+REFERENCE = ("baseline", "fp32")  # (model, quantization) every other row is compared with
+# budget key -> (what it limits, unit, number format, the report row's field, its divisor into the unit)
+BUDGET_LIMITS = {
+    "max_gzip_kb": ("gzip size", "KB", "{:,.1f}", "gzip_bytes", KB),
+    "max_size_kb": ("file size", "KB", "{:,.1f}", "size_bytes", KB),
+    "max_latency_p50_ms": ("p50 latency", "ms", "{:.3f}", "latency_p50_ms", 1),
+    "max_loss_points": ("accuracy lost", "points", "{:.2f}", "accuracy_delta_points", -1),
+}
+# what a budget may prefer -> (the report row's field, -1 where more is better); the others break ties
+PREFERENCES = {"accuracy": ("accuracy", -1), "gzip": ("gzip_bytes", 1), "latency": ("latency_p50_ms", 1)}

@@ -1,0 +1,46 @@
+"""The training record (models/<model>/train.json): what made a model, written and read through one type."""
+from dataclasses import asdict, dataclass, fields
+
+from edgecompress.core.errors import UserError
+from edgecompress.core.files import read_json, write_json
+
+
+@dataclass(frozen=True)
+class TrainingRecord:
+    epochs: int
+    epoch_seconds: float             # mean wall time of one epoch of the stage that made the model
+    best_epoch: int                  # the epoch whose weights were kept (1-based)
+    params_count: int                # counted on the saved model
+    macs: int = None                 # multiply-accumulates per image, counted on the saved model
+    input_range: tuple = (0, 1)      # what the model's float pixels span: every stage scales images onto it
+    architecture: str = None         # a registry name, or the model file the baseline came from
+    initial_weights: str = None      # the weights file a registry architecture started from
+    initial_weight_layers: int = None  # how many of its layers took weights from that file
+    source: str = None               # the upstream model it was fine-tuned from
+    teacher: str = None              # the model it was distilled from
+    quantization_aware: bool = False
+    pruned_layers: tuple = ()
+    clustered_layers: tuple = ()
+    clusters: int = None
+    unsupported_layers: tuple = ()   # "name (Type)" of layers with weights the method left as they are
+    filter_criterion: str = None     # filter pruning: how filters were chosen (fpgm, l1, l2)
+    filter_groups: tuple = ()        # filter pruning: {layers, filters, kept, whole: why left whole or null} per group
+    distillation: dict = None        # distillation: label and teacher weights (and the probe gains behind them)
+    attention: dict = None           # attention transfer: beta, kd_weight, temperature and the stage pairs matched
+    factorized_layers: tuple = ()    # low-rank: {layer, kernel, rank, full_rank, energy_kept, factorized} per layer
+
+    def as_dict(self) -> dict:
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
+
+    def write(self, path) -> None:
+        write_json(path, self.as_dict())
+
+    @classmethod
+    def read(cls, path) -> "TrainingRecord":
+        """The record at `path`; a missing file or one of another shape is a UserError naming it."""
+        values = read_json(path)
+        unknown = values.keys() - {f.name for f in fields(cls)}
+        if unknown:
+            raise UserError(f"{path} has fields a training record does not have ({', '.join(sorted(unknown))}); "
+                            "rerun the stage that writes it (dvc repro)")
+        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in values.items()})

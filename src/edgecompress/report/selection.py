@@ -1,0 +1,85 @@
+"""Choosing a model: the Pareto front over accuracy, gzip size and latency, and the best model per budget."""
+from edgecompress.core.names import BUDGET_LIMITS as LIMITS, KB, PREFERENCES
+
+TOLERANCE = 1e-9  # accuracies are fractions of the test split: compare in points without float noise
+
+
+def row_id(row) -> tuple:
+    """What names a row (or a pick): (model, quantization)."""
+    return row["model"], row["quantization"]
+
+
+def label(row) -> str:
+    return " ".join(row_id(row))
+
+
+def measured(row, key) -> float:
+    """The row's value for a budget key, in the key's unit."""
+    *_, field, divisor = LIMITS[key]
+    return row[field] / divisor
+
+
+def preference(prefer: str):
+    """The sort key of a budget's preference: its own measure first, the other preferences after it."""
+    order = [prefer] + [p for p in PREFERENCES if p != prefer]
+    return lambda row: tuple(row[PREFERENCES[p][0]] * PREFERENCES[p][1] for p in order)
+
+
+def dominates(a, b) -> bool:
+    """a is no worse than b on accuracy, gzip size and p50 latency, and better on at least one."""
+    no_worse = (a["accuracy"] >= b["accuracy"] and a["gzip_bytes"] <= b["gzip_bytes"]
+                and a["latency_p50_ms"] <= b["latency_p50_ms"])
+    better = (a["accuracy"] > b["accuracy"] or a["gzip_bytes"] < b["gzip_bytes"]
+              or a["latency_p50_ms"] < b["latency_p50_ms"])
+    return no_worse and better
+
+
+def pareto_front(rows) -> list:
+    """The rows no other row dominates, smallest gzip first."""
+    front = [r for r in rows if not any(dominates(other, r) for other in rows)]
+    return sorted(front, key=lambda r: (r["gzip_bytes"], -r["accuracy"]))
+
+
+def misses(row, limits) -> dict:
+    """Each limit the row exceeds, as how far over it is relative to the limit (0.25: 25 % over)."""
+    over = {}
+    for key, limit in limits.items():
+        value = measured(row, key)
+        if value > limit + TOLERANCE:
+            over[key] = (value - limit) / limit
+    return over
+
+
+def describe_limits(limits) -> str:
+    return " and ".join(f"{LIMITS[k][0]} ≤ {v:g} {LIMITS[k][1]}" for k, v in limits.items()) or "no limit"
+
+
+def recommend(rows, budget) -> dict:
+    """The best row within every limit of `budget` ({max_...: limit, prefer: ...}), or the closest miss.
+
+    Closest: the row whose worst relative excess over a limit is smallest.
+    """
+    limits = {k: v for k, v in budget.items() if k in LIMITS}
+    fitting = [r for r in rows if not misses(r, limits)]
+    if fitting:
+        pick = min(fitting, key=preference(budget["prefer"]))
+        return {"fits": True, "model": pick["model"], "quantization": pick["quantization"],
+                "text": f"{label(pick)}: accuracy {pick['accuracy']:.4f} ({pick['accuracy_delta_points']:+.2f} "
+                        f"points), gzip {pick['gzip_bytes'] / KB:,.1f} KB, p50 {pick['latency_p50_ms']:.3f} ms "
+                        f"(the best {budget['prefer']} of {len(fitting)} within {describe_limits(limits)})."}
+    closest = min(rows, key=lambda r: max(misses(r, limits).values()))
+    over = misses(closest, limits)
+    missed = ", ".join(f"{LIMITS[k][0]} {LIMITS[k][2].format(measured(closest, k))} {LIMITS[k][1]} is "
+                       f"{100 * frac:,.0f} % over the {limits[k]:g} {LIMITS[k][1]} limit" for k, frac in over.items())
+    return {"fits": False, "model": None, "quantization": None,
+            "closest": {"model": closest["model"], "quantization": closest["quantization"],
+                        "over": {k: round(frac, 4) for k, frac in over.items()}},
+            "text": f"No model fits ({describe_limits(limits)}). The closest is {label(closest)}: {missed}."}
+
+
+def best_compressed(rows, front, pick, reference) -> dict:
+    """The pick of the highlighted budget; failing that, the most accurate compressed model on the front."""
+    if pick and pick["fits"] and row_id(pick) != reference:
+        return next(r for r in rows if row_id(r) == row_id(pick))
+    compressed = [r for r in front if row_id(r) != reference] or front
+    return min(compressed, key=preference("accuracy"))

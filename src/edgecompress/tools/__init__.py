@@ -1,0 +1,1 @@
+"""How `make run` runs the DAG (lanes, the preload server): outside every stage's dependencies."""
