@@ -18,6 +18,8 @@ from pathlib import Path
 
 import yaml
 
+from edgecompress.report import report_figures
+
 from prepare import generate  # bench/prepare.py: the same tiles
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -56,11 +58,11 @@ def measure(images: int, scratch: Path) -> dict:
     (project / "params.yaml").write_text(yaml.safe_dump(params(tiles), sort_keys=False))
     figures = {name: run_stage(name, args, project) for name, args in STAGES}
     card = json.loads((project / "data/dataset.json").read_text())
-    record = json.loads((project / "models/baseline/train.json").read_text())
+    seconds = report_figures.read_curve(project / "plots/train/baseline.csv")["seconds"]
     counts = {split: per_class["total"] for split, per_class in card["counts"].items()}
     total = sum(counts.values())
     return {"images": total, "stages": figures, "prepare_per_s": total / figures["prepare"][0],
-            "train_per_s": counts["train"] / record["epoch_seconds"]}  # the epoch includes its validation pass
+            "train_per_s": counts["train"] * len(seconds) / sum(seconds)}  # the epoch includes its validation pass
 
 
 def main() -> None:

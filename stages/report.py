@@ -23,12 +23,12 @@ def confusion_of(metrics_dir, row, role):
 def main(metrics_dir, curves_dir, report_dir):
     cfg = params.load("report")["report"]
     metrics = report.read_metrics(metrics_dir)
-    table = report.rows(metrics)
+    curves = {model: report_figures.read_curve(Path(curves_dir) / f"{model}.csv") for model in metrics}
+    table = report.rows(metrics, {model: report.mean(curve.get("seconds", [])) for model, curve in curves.items()})
     front, picks, best = report.choose(table, cfg["budgets"], cfg["highlight"])
     reference = next(row for row in table if selection.row_id(row) == REFERENCE)
     confusions = {"baseline": confusion_of(metrics_dir, reference, "reference"),
                   "best_compressed": confusion_of(metrics_dir, best, "best compressed")}
-    curves = {model: report_figures.read_curve(Path(curves_dir) / f"{model}.csv") for model in metrics}
     out = Path(report_dir)
     write_json(out / "summary.json", report.summary(table, front, picks, best))
     write_json(out / "compare.json", report.plot_points(table, front, best))

@@ -4,6 +4,7 @@ import shutil
 import time
 
 import pytest
+import yaml
 
 from conftest import run
 
@@ -32,6 +33,7 @@ def experiment(repo, name) -> dict:
 def test_exp_run_with_a_param_then_exp_show_and_metrics_diff(committed):
     """The README's workflow on a one-stage chain (lowrank; the README's prune example reruns four trainings)."""
     before = json.loads((committed / "metrics/lowrank.json").read_text())["params_count"]
+    energy = yaml.safe_load((committed / "params.yaml").read_text())["lowrank"]["energy"]
     run(["dvc", "exp", "run", "-n", "leaner", "-S", "lowrank.energy=0.2"], committed)
 
     diff = json.loads(run(["dvc", "metrics", "diff", "--json"], committed).stdout)
@@ -42,6 +44,10 @@ def test_exp_run_with_a_param_then_exp_show_and_metrics_diff(committed):
     data = experiment(committed, "leaner")["revs"][0]["data"]
     assert data["params"]["params.yaml"]["data"]["lowrank"]["energy"] == 0.2
     assert data["metrics"]["metrics/lowrank.json"]["data"]["params_count"] == params_count["new"]
+
+    back = run(["dvc", "exp", "run", "-n", "back", "-S", f"lowrank.energy={energy}"], committed).stdout
+    assert "Running stage 'compress@lowrank'" not in back  # a value already run: DVC's run cache, no training
+    assert "metrics/lowrank.json" not in json.loads(run(["dvc", "metrics", "diff", "--json"], committed).stdout)
 
 
 def test_a_queued_experiment_runs_end_to_end(committed):

@@ -5,6 +5,7 @@ import runpy
 
 import numpy as np
 import pytest
+import yaml
 
 from conftest import ROOT, read_split, run, write_params
 from edgecompress.train import baseline, training
@@ -95,20 +96,12 @@ def test_every_stage_runs_on_the_users_model_taken_as_it_is(repo, monkeypatch):
     monkeypatch.chdir(repo)
     stage("train")("data", "models/baseline")
     compress = stage("compress")
-    chain = [("prune", "baseline", "pruned"), ("cluster_sparse", "pruned", "cluster_sparse"),
-             ("cluster", "baseline", "clustered_kpp32", "variant=kpp32"), ("qat", "baseline", "qat"),
-             ("pqat", "pruned", "pqat"), ("cqat", "clustered_kpp32", "cqat"), ("pcqat", "cluster_sparse", "pcqat"),
-             ("filter_prune", "baseline", "filter_pruned"),
-             ("filter_prune_kd", "filter_pruned", "filter_pruned_kd", "teacher=models/baseline"),
-             ("qat", "filter_pruned_kd", "filter_pruned_kd_qat"), ("lowrank", "baseline", "lowrank")]
-    for method, source, model, *options in chain:
-        compress(method, "data", f"models/{source}", f"models/{model}", *options)
+    graph = yaml.safe_load((repo / "params.yaml").read_text())["models"]  # the default graph, in params order
+    for model, entry in graph.items():
+        compress("data", f"models/{entry['from']}", f"models/{model}")
     stage("distill")("data", "models/baseline", "models/student_distilled")
     stage("distill_attention")("data", "models/baseline", "models/student_attention")
-    models = ["baseline", "pruned", "cluster_sparse", "clustered_kpp32", "qat", "pqat", "cqat", "pcqat",
-              "student_distilled", "filter_pruned", "filter_pruned_kd", "filter_pruned_kd_qat", "lowrank",
-              "student_attention"]
-    for model in models:
+    for model in ["baseline", "student_distilled", "student_attention", *graph]:
         stage("convert")("data", f"models/{model}")
         stage("evaluate")("data", f"models/{model}", "metrics")
     stage("report")("metrics", "plots/train", "report")

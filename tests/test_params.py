@@ -6,11 +6,16 @@ import yaml
 from conftest import ROOT
 from edgecompress.core import params
 from edgecompress.core.errors import UserError
+from edgecompress.methods import clustering, pruning
 
 
 def test_shipped_params_are_valid():
-    values = params.load(*params.SCHEMA, path=ROOT / "params.yaml")
+    from edgecompress import methods
+
+    values = params.load(*params.SCHEMA, *methods.RULES, path=ROOT / "params.yaml", schemas=methods.RULES)
     assert values["data"]["source"] == "digits"
+    for name, entry in values["models"].items():
+        params.settings(values[entry["method"]], methods.RULES[entry["method"]], name, entry)
 
 
 @pytest.mark.parametrize("rule, good, bad", [
@@ -19,9 +24,9 @@ def test_shipped_params_are_valid():
     (params.one_of("adam", "sgd"), ["adam"], ["Adam", None]),
     (params.list_of("fp32", "int8"), [["fp32"], ["int8", "fp32"]], [[], ["fp32", "fp32"], "fp32", ["int4"]]),
     (params.BOOLEAN, [True, False], [1, "yes"]),
-    (params.SPARSITY, [0, 0.5, 0.99], [1, 1.0, -0.1]),
-    (params.CLUSTERS, [2, 256], [1, 0, 2.5]),
-    (params.END_STEP, ["auto", 1, 500], [0, "end", 1.5]),
+    (pruning.SPARSITY, [0, 0.5, 0.99], [1, 1.0, -0.1]),
+    (clustering.CLUSTERING["clusters"], [2, 256], [1, 0, 2.5]),
+    (pruning.Prune.rules["end_step"], ["auto", 1, 500], [0, "end", 1.5]),
 ])
 def test_rules_accept_and_refuse(rule, good, bad):
     for value in good:
@@ -51,36 +56,45 @@ def test_missing_and_unknown_keys_and_sections(tmp_path):
         params.load("data", path=tmp_path / "nope.yaml")
 
 
-def cluster_section(variants):
-    values = yaml.safe_load((ROOT / "params.yaml").read_text())["cluster"]
-    return {"cluster": dict(values, variants=variants)}
+def graph(**entries):
+    """The shipped `models` with `entries` added or replaced."""
+    return {**yaml.safe_load((ROOT / "params.yaml").read_text())["models"], **entries}
 
 
-@pytest.mark.parametrize("variants, message", [
-    ({}, "cluster.variants must be a non-empty mapping"),
-    ("kpp32", "cluster.variants must be a non-empty mapping"),
-    ({"kpp-32": {"clusters": 32, "init": "linear"}}, "cluster.variants.kpp-32 is not allowed; names use"),
-    ({"kpp32": {"clusters": 32}}, "cluster.variants.kpp32.init is missing"),
-    ({"kpp32": {"clusters": 32, "init": "linear", "seed": 1}}, "cluster.variants.kpp32.seed is not a known key"),
-    ({"ok": {"clusters": 8, "init": "random"}, "bad": {"clusters": 1, "init": "random"}},
-     r"cluster.variants.bad.clusters = 1 is not allowed; expected an integer >= 2"),
+@pytest.mark.parametrize("entries, message", [
+    ({"mine": {"method": "prune", "from": "nowhere"}}, r"models.mine.from = 'nowhere' is not allowed; expected a model"),
+    ({"mine": {"method": "prune"}}, r"models.mine = .* is not allowed; expected \{method: ..., from: ...\}"),
+    ({"mine": {"method": "prune", "from": "baseline", "after": "x"}}, r"models.mine = .* is not allowed"),
+    ({"a": {"method": "prune", "from": "b"}, "b": {"method": "qat", "from": "a"}},
+     r"models.a.from = 'b' is not allowed: the chain comes back to a \(a <- b <- a\)"),
+    ({"mine": {"method": "qat", "from": "pruned", "teacher": "qat"}},
+     r"models.mine.teacher = 'qat' is not allowed; expected a model it comes from: pruned, baseline"),
+    ({"mine-2": {"method": "prune", "from": "baseline"}}, r"models.mine-2 is not allowed; names use letters"),
+    ({"baseline": {"method": "prune", "from": "baseline"}}, r"models.baseline is not allowed"),
+    ({"mine": {"method": "prune", "from": "baseline", "with": 0.5}}, r"models.mine.with = 0.5 is not allowed"),
 ])
-def test_cluster_variants_are_checked_one_by_one(variants, message):
+def test_the_model_graph_is_checked(entries, message):
     with pytest.raises(UserError, match=message):
-        params.validate(cluster_section(variants), {"cluster": params.SCHEMA["cluster"]})
+        params.validate({"models": graph(**entries)}, {"models": params.SCHEMA["models"]})
 
 
-def test_any_number_of_named_variants_is_accepted():
-    variants = {"kpp16": {"clusters": 16, "init": "kmeans_plus_plus"}, "db8": {"clusters": 8, "init": "density_based"}}
-    params.validate(cluster_section(variants), {"cluster": params.SCHEMA["cluster"]})
+def test_a_chain_may_start_from_a_student_and_learn_from_any_model_it_comes_from():
+    chain = graph(small={"method": "prune", "from": "student_distilled"},
+                  smaller={"method": "filter_prune_kd", "from": "small", "teacher": "baseline"})
+    params.validate({"models": chain}, {"models": params.SCHEMA["models"]})
+    assert params.lineage({**params.UPSTREAM, "small": ("student_distilled",), "smaller": ("small",)}, "smaller") == [
+        "small", "student_distilled", "baseline"]
 
 
-def test_a_variant_is_its_settings_over_the_shared_ones():
-    section = {"epochs": 4, "learning_rate": 0.1, "skip_layers": [], "variants": {"kpp8": {"clusters": 8, "init": "linear"}}}
-    assert params.variant(section, "cluster", "kpp8") == {"epochs": 4, "learning_rate": 0.1, "skip_layers": [],
-                                                          "clusters": 8, "init": "linear"}
-    with pytest.raises(UserError, match=r"params: cluster.variants has no 'kpp9'; variants: kpp8"):
-        params.variant(section, "cluster", "kpp9")
+def test_an_entry_is_its_methods_section_under_its_overrides():
+    rules = {"epochs": params.integer(1), "clusters": params.integer(2)}
+    section = {"epochs": 2, "clusters": 32}
+    entry = {"method": "cluster", "from": "baseline", "with": {"clusters": 8}}
+    assert params.settings(section, rules, "mine", entry) == {"epochs": 2, "clusters": 8}
+    with pytest.raises(UserError, match=r"models.mine.with.clusters = 1 is not allowed; expected an integer >= 2"):
+        params.settings(section, rules, "mine", dict(entry, **{"with": {"clusters": 1}}))
+    with pytest.raises(UserError, match=r"models.mine.with.init is not a setting of cluster; known: clusters, epochs"):
+        params.settings(section, rules, "mine", dict(entry, **{"with": {"init": "linear"}}))
 
 
 def test_the_highlighted_budget_must_be_a_budget(tmp_path):

@@ -11,15 +11,13 @@ import pytest
 import yaml
 from PIL import Image
 
-from conftest import run, set_param
+from conftest import ROOT, run, set_param
+from edgecompress import methods
+from edgecompress.core.names import QAT_QUANTIZATION, QUANTIZATIONS as QUANTS
 from edgecompress.measure import tflite_weights
+from edgecompress.methods.quantization import QuantizationAware
 
-QUANTS = ("fp32", "fp16", "dynamic", "int8", "int16x8")
-FLOAT_MODELS = ("baseline", "pruned", "clustered_kpp32", "clustered_lin32", "clustered_kpp256", "cluster_sparse",
-                "student_distilled", "student_attention", "student_scratch", "filter_pruned", "filter_pruned_kd",
-                "lowrank")
-QAT_MODELS = ("qat", "pqat", "cqat", "pcqat", "filter_pruned_kd_qat")
-MODEL_QUANTS = [(m, q) for m in FLOAT_MODELS for q in QUANTS] + [(m, "int8") for m in QAT_MODELS]
+TRAINED = tuple(yaml.safe_load((ROOT / "dvc.yaml").read_text())["vars"][0]["trained"])  # the training stages' models
 KEYS = ("accuracy", "macro_precision", "macro_recall", "size_bytes", "gzip_bytes", "latency_p50_ms",
         "latency_p90_ms", "latency_mean_ms", "total_s", "sparsity", "max_distinct_per_channel")
 
@@ -28,13 +26,36 @@ def metrics_of(repo, model):
     return json.loads((repo / f"metrics/{model}.json").read_text())
 
 
+def tiny_params(repo):
+    return yaml.safe_load((repo / "params.yaml").read_text())
+
+
+def quantization_aware(repo) -> set:
+    """The models params.yaml makes by a QAT method: they convert to int8 alone."""
+    return {name for name, entry in tiny_params(repo)["models"].items()
+            if issubclass(methods.METHODS[entry["method"]], QuantizationAware)}
+
+
+def model_quants(repo) -> list:
+    """Every (model, quantization) the pipeline measures, derived from params.yaml and dvc.yaml."""
+    qat = quantization_aware(repo)
+    return [(m, q) for m in (*TRAINED, *tiny_params(repo)["models"]) for q in QUANTS
+            if q == QAT_QUANTIZATION or m not in qat]
+
+
+def stage_of(kind: str, model: str) -> str:
+    """The stage of `kind` (compress, convert, evaluate) for `model`, as dvc.yaml names it."""
+    return f"{kind}_trained@{model}" if model in TRAINED else f"{kind}@{model}"
+
+
 def test_metrics_have_every_model_quantization_and_key(pipeline):
-    for model in FLOAT_MODELS + QAT_MODELS:
+    measured = model_quants(pipeline)
+    for model in {m for m, _ in measured}:
         metrics = metrics_of(pipeline, model)
         assert metrics["params_count"] > 0 and metrics["macs"] > 0 and metrics["epoch_seconds"] > 0, model
         assert metrics["protocol"] == {"threads": 1, "warmup": 2, "runs": 1, "batch_size": 1, "images": 360}
-        assert {key for key in metrics if key in QUANTS} == {q for m, q in MODEL_QUANTS if m == model}
-    for model, quant in MODEL_QUANTS:
+        assert {key for key in metrics if key in QUANTS} == {q for m, q in measured if m == model}
+    for model, quant in measured:
         block = metrics_of(pipeline, model)[quant]
         assert set(KEYS) <= set(block), (model, quant)
         assert 0.0 <= block["accuracy"] <= 1.0
@@ -42,10 +63,6 @@ def test_metrics_have_every_model_quantization_and_key(pipeline):
         assert 0 < block["gzip_bytes"] < block["size_bytes"]
         assert 0 < block["latency_p50_ms"] <= block["latency_p90_ms"]
         assert block["total_s"] > 0 and 0 <= block["sparsity"] < 1 and block["max_distinct_per_channel"] >= 1
-
-
-def tiny_params(repo):
-    return yaml.safe_load((repo / "params.yaml").read_text())
 
 
 def test_pcqat_int8_keeps_the_pruned_sparsity_and_the_clusters_per_channel(pipeline):
@@ -63,7 +80,7 @@ def test_pcqat_int8_keeps_the_pruned_sparsity_and_the_clusters_per_channel(pipel
 
 
 def test_clustered_models_keep_at_most_their_clusters_per_channel(pipeline):
-    clusters = tiny_params(pipeline)["cluster"]["variants"]["kpp32"]["clusters"]
+    clusters = tiny_params(pipeline)["cluster"]["clusters"]  # clustered_kpp32 overrides none of cluster's settings
     metrics = metrics_of(pipeline, "clustered_kpp32")
     assert all(metrics[q]["max_distinct_per_channel"] <= clusters for q in QUANTS)
     assert metrics_of(pipeline, "cqat")["int8"]["max_distinct_per_channel"] <= clusters
@@ -83,13 +100,20 @@ def test_details_have_classes_confusion_and_weights(pipeline):
     assert set(details["models"]["int8"]["weights"]) >= {"stem_conv", "logits"}
 
 
+def epochs_of(repo) -> dict:
+    """{model: epochs its stage trains} from params.yaml: a method's epochs in each of its rounds."""
+    p = tiny_params(repo)
+    found = {"baseline": p["train"]["epochs"], **{name: p["distill"]["epochs"] for name in TRAINED[1:]}}
+    for name, entry in p["models"].items():
+        settings = {**p[entry["method"]], **entry.get("with", {})}
+        found[name] = settings["epochs"] * settings.get("steps", 1)
+    return found
+
+
 def test_training_curves_for_dvc_plots(pipeline):
-    epochs = {"baseline": 2, "pruned": 1, "clustered_kpp32": 1, "cluster_sparse": 1, "pcqat": 1, "student_distilled": 1,
-              "student_scratch": 1, "student_attention": 1, "filter_pruned": 1, "filter_pruned_kd": 1,
-              "filter_pruned_kd_qat": 1, "lowrank": 1}
-    for model, count in epochs.items():
+    for model, count in epochs_of(pipeline).items():
         lines = (pipeline / f"plots/train/{model}.csv").read_text().splitlines()
-        assert {"epoch", "loss", "accuracy", "val_loss", "val_accuracy"} <= set(lines[0].split(","))
+        assert {"epoch", "loss", "accuracy", "val_loss", "val_accuracy", "seconds"} <= set(lines[0].split(","))
         assert len(lines) == 1 + count, model
 
 
@@ -132,57 +156,66 @@ def changed_stages(repo, dotted_key, value):
         (repo / "params.yaml").write_text(original)
 
 
+def every(kind: str, repo) -> set:
+    """The stages of `kind` for every model."""
+    return {stage_of(kind, m) for m in (*TRAINED, *tiny_params(repo)["models"])}
+
+
 @pytest.mark.parametrize("key, value, expected", [
-    ("evaluate.threads", 2, {"evaluate@baseline", "evaluate@pruned", "evaluate@cluster_sparse", "evaluate@qat",
-                             "evaluate@pqat", "evaluate@cqat", "evaluate@pcqat", "evaluate@student_distilled",
-                             "evaluate@student_scratch", "evaluate_clustered@kpp32",
-                             "evaluate_clustered@lin32", "evaluate_clustered@kpp256", "evaluate@filter_pruned",
-                             "evaluate@filter_pruned_kd", "evaluate@filter_pruned_kd_qat",
-                             "evaluate@student_attention", "evaluate@lowrank"}),
-    ("convert.representative_samples", 17, {"convert@baseline", "convert@pruned", "convert@cluster_sparse",
-                                            "convert@student_distilled", "convert@student_scratch",
-                                            "convert_clustered@kpp32", "convert_clustered@lin32",
-                                            "convert_clustered@kpp256", "convert@filter_pruned",
-                                            "convert@filter_pruned_kd", "convert@student_attention",
-                                            "convert@lowrank"}),
-    ("train.epochs", 3, {"train"}),
-    ("data.test_fraction", 0.25, {"prepare"}),
+    ("evaluate.threads", 2, lambda repo: every("evaluate", repo)),
+    ("convert.representative_samples", 17, lambda repo: every("convert", repo)),
+    ("train.epochs", 3, lambda repo: {"train"}),
+    ("data.test_fraction", 0.25, lambda repo: {"prepare"}),
 ])
 def test_status_names_only_the_stages_reading_the_param(pipeline, key, value, expected):
-    assert changed_stages(pipeline, key, value) == expected
+    assert changed_stages(pipeline, key, value) == expected(pipeline)
 
 
-@pytest.mark.parametrize("key, value, direct, downstream", [
-    ("cluster.variants.kpp32.clusters", 16, {"cluster@kpp32"},
-     {"convert_clustered@kpp32", "evaluate_clustered@kpp32", "compress@cqat", "convert_qat@cqat", "evaluate@cqat",
-      "report"}),
-    ("prune.final_sparsity", 0.5, {"compress@pruned"},
-     {"convert@pruned", "evaluate@pruned", "compress@pqat", "convert_qat@pqat", "evaluate@pqat",
-      "compress@cluster_sparse", "convert@cluster_sparse", "evaluate@cluster_sparse", "compress@pcqat",
-      "convert_qat@pcqat", "evaluate@pcqat", "report"}),
-    ("distill.alpha", 0.5, {"distill"}, {"convert@student_distilled", "evaluate@student_distilled", "report"}),
-    ("distill.epochs", 2, {"distill", "train_student", "distill_attention"},
-     {"convert@student_distilled", "evaluate@student_distilled", "convert@student_scratch",
-      "evaluate@student_scratch", "convert@student_attention", "evaluate@student_attention", "report"}),
-    ("distill_attention.beta", 500, {"distill_attention"},
-     {"convert@student_attention", "evaluate@student_attention", "report"}),
-    ("lowrank.energy", 0.6, {"compress@lowrank"}, {"convert@lowrank", "evaluate@lowrank", "report"}),
-    ("cluster_sparse.clusters", 8, {"compress@cluster_sparse"},
-     {"convert@cluster_sparse", "evaluate@cluster_sparse", "compress@pcqat", "convert_qat@pcqat", "evaluate@pcqat",
-      "report"}),
-    ("pcqat.epochs", 2, {"compress@pcqat"}, {"convert_qat@pcqat", "evaluate@pcqat", "report"}),  # not cluster_sparse
-    ("filter_prune.criterion", "l1", {"compress@filter_pruned"},
-     {"convert@filter_pruned", "evaluate@filter_pruned", "filter_pruned_kd", "convert@filter_pruned_kd",
-      "evaluate@filter_pruned_kd", "compress@filter_pruned_kd_qat", "convert_qat@filter_pruned_kd_qat",
-      "evaluate@filter_pruned_kd_qat", "report"}),
-    ("filter_prune_kd.alpha", 0.5, {"filter_pruned_kd"},
-     {"convert@filter_pruned_kd", "evaluate@filter_pruned_kd", "compress@filter_pruned_kd_qat",
-      "convert_qat@filter_pruned_kd_qat", "evaluate@filter_pruned_kd_qat", "report"}),
+def made_by(repo, section: str) -> set:
+    """The models whose entry uses the method of params section `section`."""
+    return {name for name, entry in tiny_params(repo)["models"].items() if entry["method"] == section}
+
+
+def downstream_models(repo, names: set) -> set:
+    """`names` and every model of params.yaml's graph that comes from one of them."""
+    upstream = {name: entry["from"] for name, entry in tiny_params(repo)["models"].items()}
+    found = set(names)
+    while True:
+        more = {name for name, source in upstream.items() if source in found} - found
+        if not more:
+            return found
+        found |= more
+
+
+@pytest.mark.parametrize("key, value", [
+    ("prune.final_sparsity", 0.5), ("cluster.clusters", 16), ("cluster_sparse.clusters", 8), ("pcqat.epochs", 2),
+    ("lowrank.energy", 0.6), ("filter_prune.criterion", "l1"), ("filter_prune_kd.alpha", 0.5),
+    ("models.clustered_kpp256.with.clusters", 16),
 ])
-def test_a_method_param_reruns_exactly_its_chain(pipeline, key, value, direct, downstream):
+def test_a_method_param_reruns_exactly_its_chain(pipeline, key, value):
+    """A method's section reruns the models made by it, an entry's `with` that model alone; then what comes from
+    them in params.yaml's graph, their conversions and evaluations, and the report (dvc dag agrees)."""
+    section, *rest = key.split(".")
+    direct = {rest[0]} if section == "models" else made_by(pipeline, section)
+    changed = changed_stages(pipeline, key, value)
+    assert changed == {f"compress@{m}" for m in direct} and direct
+    affected = downstream_models(pipeline, direct)
+    assert descendants(pipeline, changed) == {f"{kind}@{m}" for m in affected
+                                              for kind in ("compress", "convert", "evaluate")} | {"report"}
+
+
+@pytest.mark.parametrize("key, value, direct", [
+    ("distill.alpha", 0.5, {"distill"}),
+    ("distill.epochs", 2, {"distill", "train_student", "distill_attention"}),
+    ("distill_attention.beta", 500, {"distill_attention"}),
+])
+def test_a_student_param_reruns_exactly_its_students(pipeline, key, value, direct):
     changed = changed_stages(pipeline, key, value)
     assert changed == direct
-    assert descendants(pipeline, changed) == direct | downstream
+    students = {stage: model for stage, model in (("distill", "student_distilled"), ("train_student", "student_scratch"),
+                                                  ("distill_attention", "student_attention"))}
+    assert descendants(pipeline, changed) == direct | {stage_of(kind, students[s]) for s in direct
+                                                       for kind in ("convert", "evaluate")} | {"report"}
 
 
 def test_an_added_or_changed_image_reruns_prepare_and_everything_after_it(pipeline):
@@ -217,20 +250,45 @@ def test_make_run_after_a_param_change_reruns_exactly_its_downstream(pipeline):
     assert "up to date" in run(["dvc", "status"], pipeline).stdout
 
 
-def test_a_new_cluster_variant_is_one_line_in_params(pipeline, tmp_path):
-    """Only params.yaml changes: the variant is trained, converted, evaluated and reported, and nothing reruns."""
+CHAIN = {"chain_filtered": "{method: filter_prune, from: baseline, with: {ratio: 0.25}}",
+         "chain_pruned": "{method: prune, from: chain_filtered, with: {final_sparsity: 0.5}}",
+         "chain_pqat": "{method: pqat, from: chain_pruned}"}
+
+
+def test_a_three_step_chain_is_params_lines_alone(pipeline, tmp_path):
+    """Only params.yaml changes: the chain is trained, converted, evaluated and reported, and nothing else reruns;
+    then one of its `with` values reruns that model's stage alone."""
     repo = tmp_path / "repo"
     shutil.copytree(pipeline, repo, symlinks=True)
     params = repo / "params.yaml"
     text = params.read_text()
-    anchor = "    kpp32:\n"
-    assert text.count(anchor) == 1
-    params.write_text(text.replace(anchor, "    kpp8: {clusters: 8, init: kmeans_plus_plus}\n" + anchor))
+    assert text.count("\nmodels:\n") == 1
+    lines = "".join(f"  {name}: {entry}\n" for name, entry in CHAIN.items())
+    params.write_text(text.replace("\nmodels:\n", "\nmodels:\n" + lines))
     ran = set(re.findall(r"Running stage '([^']+)'", run(["dvc", "repro"], repo).stdout))
-    assert ran == {"cluster@kpp8", "convert_clustered@kpp8", "evaluate_clustered@kpp8", "report"}
-    metrics = metrics_of(repo, "clustered_kpp8")
-    assert all(metrics[q]["max_distinct_per_channel"] <= 8 for q in QUANTS)
+    assert ran == {f"{kind}@{m}" for m in CHAIN for kind in ("compress", "convert", "evaluate")} | {"report"}
+    record = json.loads((repo / "models/chain_pqat/train.json").read_text())
+    assert record["source"] == "chain_pruned" and record["quantization_aware"]
+    assert abs(metrics_of(repo, "chain_pqat")["int8"]["sparsity"] - 0.5) <= 0.05  # the pruned zeros kept
+    assert metrics_of(repo, "chain_filtered")["params_count"] < metrics_of(repo, "baseline")["params_count"]
     all_models = (repo / "report/report.md").read_text().split("## All models\n", 1)[1]
-    rows = [line for line in all_models.splitlines() if line.startswith("| clustered_kpp8 |")]
-    assert len(rows) == len(QUANTS)
-    assert f"| clustered_kpp8 | int8 | {metrics['int8']['accuracy']:.4f} |" in all_models
+    assert f"| chain_pqat | int8 | {metrics_of(repo, 'chain_pqat')['int8']['accuracy']:.4f} |" in all_models
+    set_param(repo, "models.chain_pruned.with.final_sparsity", 0.6)
+    assert set(json.loads(run(["dvc", "status", "--json"], repo).stdout)) == {"compress@chain_pruned"}
+
+
+def test_a_refused_value_then_the_old_one_trains_nothing(pipeline, tmp_path):
+    """DVC removes a stage's outputs before its command refuses a value; with the value restored, the run cache
+    brings them back instead of training again, and nothing downstream reruns (train.json holds no timings)."""
+    repo = tmp_path / "repo"
+    shutil.copytree(pipeline, repo, symlinks=True)
+    original = set_param(repo, "prune.final_sparsity", 1.5)
+    refused = run(["dvc", "repro"], repo, check=False)
+    assert refused.returncode != 0 and "prune.final_sparsity = 1.5 is not allowed" in refused.stderr + refused.stdout
+    assert not (repo / "models/pruned/model").exists()
+    (repo / "params.yaml").write_text(original)
+    log = run(["dvc", "repro"], repo).stdout
+    assert not re.findall(r"Running stage '((?:compress|convert)[^']*|train|distill|prepare)'", log), log
+    assert "Stage 'compress@pruned' is cached - skipping run, checking out outputs" in log
+    assert "up to date" in run(["dvc", "status"], repo).stdout
+

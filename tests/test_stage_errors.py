@@ -14,8 +14,9 @@ DISTILL_ATTENTION = ("distill_attention.py", ["data", "models/baseline", "models
 REPORT = ("report.py", ["metrics", "plots/train", "report"])
 
 
-def compress(method, source="baseline", model=None, *options):
-    return "compress.py", [method, "data", f"models/{source}", f"models/{model or method}", *options]
+def compress(model, source="baseline"):
+    """The compress stage of params.yaml's `models.<model>`, from the model `source`."""
+    return "compress.py", ["data", f"models/{source}", f"models/{model}"]
 
 
 CASES = [
@@ -41,34 +42,39 @@ CASES = [
     (*TRAIN, {"train": {"distribute": "horovod"}}, ["train.distribute", "'horovod'", "none, mirrored, multi_worker"],
      "models"),
     (*TRAIN, {"train": {"distribute": "multi_worker"}}, ["'multi_worker' needs TF_CONFIG", '"worker"'], "models"),
-    (*compress("prune", model="pruned"), {"prune": {"final_sparsity": 1.0}},
+    (*compress("pruned"), {"prune": {"final_sparsity": 1.0}},
      ["prune.final_sparsity", "1.0", "[0, 1)"], "models"),
-    (*compress("prune", model="pruned"), {"prune": {"schedule": "cubic"}},
+    (*compress("pruned"), {"prune": {"schedule": "cubic"}},
      ["prune.schedule", "'cubic'", "polynomial_decay, constant_sparsity"], "models"),
-    (*compress("cluster", "baseline", "clustered_kpp32", "variant=kpp32"), {"cluster": {"variants": {"kpp32": {"clusters": 1}}}},
-     ["cluster.variants.kpp32.clusters", "1", ">= 2"], "models"),
-    (*compress("cluster", "baseline", "clustered_kpp32", "variant=kpp32"),
-     {"cluster": {"variants": {"kpp32": {"init": "kmeans"}}}},
-     ["cluster.variants.kpp32.init", "'kmeans'", "kmeans_plus_plus, linear, random, density_based"], "models"),
-    (*compress("cluster", "baseline", "clustered_kpp8", "variant=kpp8"), {},
-     ["cluster.variants has no 'kpp8'", "kpp32, lin32, kpp256"], "models"),
+    (*compress("clustered_kpp32"), {"cluster": {"clusters": 1}}, ["cluster.clusters", "1", ">= 2"], "models"),
+    (*compress("clustered_kpp256"), {"models": {"clustered_kpp256": {"with": {"clusters": 1}}}},
+     ["models.clustered_kpp256.with.clusters", "1", ">= 2"], "models"),
+    (*compress("clustered_kpp32"), {"cluster": {"init": "kmeans"}},
+     ["cluster.init", "'kmeans'", "kmeans_plus_plus, linear, random, density_based"], "models"),
+    (*compress("clustered_kpp8"), {}, ["models has no 'clustered_kpp8'", "pruned, cluster_sparse"], "models"),
+    (*compress("qat"), {"models": {"qat": {"with": {"clusters": 4}}}},
+     ["models.qat.with.clusters is not a setting of qat", "epochs, learning_rate"], "models"),
     (*compress("cluster_sparse", "pruned"), {"cluster_sparse": {"clusters": 0}},
      ["cluster_sparse.clusters", "0", ">= 2"], "models"),
     (*compress("pcqat", "cluster_sparse"), {"pcqat": {"clusters": 16}},  # the sparse chain's clusters moved out
      ["pcqat.clusters is not a known key", "epochs, learning_rate"], "models"),
     (*compress("qat"), {"qat": {"learning_rate": -1}}, ["qat.learning_rate", "-1", "(0, 1]"], "models"),
-    (*compress("data"), {}, ["unknown method 'data'", "prune, cluster, cluster_sparse, qat, pqat"], "models"),
-    (*compress("nosuch"), {}, ["section 'nosuch' is missing from params.yaml"], "models"),
-    (*compress("filter_prune", model="filter_pruned"), {"filter_prune": {"ratio": 1.0}},
+    (*compress("odd"), {"models": {"odd": {"method": "data", "from": "baseline"}}},
+     ["models.odd.method = 'data' is not allowed", "expected a method: ", "prune", "filter_prune_kd"], "models"),
+    (*compress("odd", "nowhere"), {"models": {"odd": {"method": "prune", "from": "nowhere"}}},
+     ["models.odd.from = 'nowhere' is not allowed; expected a model: baseline", "pruned"], "models"),
+    (*compress("pruned", "pqat"), {"models": {"pruned": {"from": "pqat"}}},
+     ["models.", "the chain comes back to", "pruned <- pqat <- pruned"], "models"),
+    (*compress("qat"), {"models": {"qat": {"teacher": "pruned"}}},
+     ["models.qat.teacher = 'pruned' is not allowed; expected a model it comes from: baseline"], "models"),
+    (*compress("filter_pruned"), {"filter_prune": {"ratio": 1.0}},
      ["filter_prune.ratio", "1.0", "(0, 1)"], "models"),
-    (*compress("filter_prune", model="filter_pruned"), {"filter_prune": {"ratio": 0}},
+    (*compress("filter_pruned"), {"filter_prune": {"ratio": 0}},
      ["filter_prune.ratio", "0", "(0, 1)"], "models"),
-    (*compress("filter_prune", model="filter_pruned"), {"filter_prune": {"criterion": "l3"}},
+    (*compress("filter_pruned"), {"filter_prune": {"criterion": "l3"}},
      ["filter_prune.criterion", "'l3'", "fpgm, l1, l2"], "models"),
-    (*compress("filter_prune_kd", "filter_pruned", "filter_pruned_kd", "teacher=models/baseline"),
+    (*compress("filter_pruned_kd", "filter_pruned"),
      {"filter_prune_kd": {"alpha": 1.5}}, ["filter_prune_kd.alpha", "1.5", "auto", "[0, 1]"], "models"),
-    (*compress("cluster", "baseline", "clustered_kpp32", "variant=kpp32", "teachr=models/baseline"), {},
-     ["teachr=models/baseline", "variant=..., teacher=..."], "models"),
     (*DISTILL, {"distill": {"alpha": 1.5}}, ["distill.alpha", "1.5", "[0, 1]"], "models"),
     (*DISTILL, {"distill": {"temperature": 0}}, ["distill.temperature", "0", "(0, 1000]"], "models"),
     (*DISTILL, {"distill": {"student": "alexnet"}}, ["distill.student", "'alexnet'", "resnet18, resnet20, resnet32"],
@@ -110,12 +116,12 @@ def test_bad_param_is_one_clear_line(tmp_path, script, args, override, words, ou
 
 
 def test_a_wrong_number_of_arguments_prints_the_usage(tmp_path):
-    result = run(["python", str(ROOT / "stages/compress.py"), "prune", "data"], tmp_path, check=False)
+    result = run(["python", str(ROOT / "stages/compress.py"), "data"], tmp_path, check=False)
     assert result.returncode == 2
-    assert result.stderr.strip() == f"usage: python {ROOT / 'stages/compress.py'} METHOD DATA_DIR SOURCE_DIR MODEL_DIR [OPTIONS ...]"
+    assert result.stderr.strip() == f"usage: python {ROOT / 'stages/compress.py'} DATA_DIR SOURCE_DIR MODEL_DIR"
 
 
-@pytest.mark.parametrize("script, args", [CONVERT, compress("prune", model="pruned"),
+@pytest.mark.parametrize("script, args", [CONVERT, compress("pruned"),
                                           compress("pcqat", "cluster_sparse")])
 def test_missing_upstream_model_is_one_clear_line(tmp_path, script, args):
     write_params(tmp_path)
@@ -140,13 +146,13 @@ def saved_baseline(tmp_path_factory):
                          shard_bytes=2**20)
     model = models.build("resnet18", (32, 32, 1), 10, 0.125)
     training.save(model, root / "models/baseline/model")
-    TrainingRecord(epochs=1, epoch_seconds=1.0, best_epoch=1, params_count=model.count_params()).write(
+    TrainingRecord(epochs=1, best_epoch=1, params_count=model.count_params()).write(
         root / "models/baseline/train.json")
     return root
 
 
-@pytest.mark.parametrize("script, args, section", [(*compress("prune", model="pruned"), "prune"),
-                                                   (*compress("cluster", "baseline", "clustered_kpp32", "variant=kpp32"), "cluster"),
+@pytest.mark.parametrize("script, args, section", [(*compress("pruned"), "prune"),
+                                                   (*compress("clustered_kpp32"), "cluster"),
                                                    (*compress("lowrank"), "lowrank")])
 def test_unknown_skip_layer_stops_before_training(saved_baseline, script, args, section):
     write_params(saved_baseline, {section: {"skip_layers": ["stem_conv", "conv9"]}})
@@ -162,7 +168,7 @@ def test_unknown_skip_layer_stops_before_training(saved_baseline, script, args, 
 
 def test_a_filter_ratio_that_empties_a_layer_stops_before_training(saved_baseline):
     write_params(saved_baseline, {"filter_prune": {"ratio": 0.95}})  # the tiny ResNet18's layers have 8 filters
-    result = run(["python", str(ROOT / "stages/compress.py"), *compress("filter_prune", model="filter_pruned")[1]],
+    result = run(["python", str(ROOT / "stages/compress.py"), *compress("filter_pruned")[1]],
                  saved_baseline, check=False)
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
@@ -189,7 +195,7 @@ def test_a_teacher_without_stages_to_pair_stops_attention_transfer(tmp_path):
     logits = keras.layers.Dense(10, name="logits")(keras.layers.Flatten()(image))
     teacher = keras.Model(image, keras.layers.Activation("softmax")(logits), name="mlp")
     training.save(teacher, tmp_path / "models/baseline/model")
-    TrainingRecord(epochs=1, epoch_seconds=1.0, best_epoch=1, params_count=teacher.count_params()).write(
+    TrainingRecord(epochs=1, best_epoch=1, params_count=teacher.count_params()).write(
         tmp_path / "models/baseline/train.json")
     write_params(tmp_path)
     result = run(["python", str(ROOT / "stages" / DISTILL_ATTENTION[0]), *DISTILL_ATTENTION[1]], tmp_path, check=False)

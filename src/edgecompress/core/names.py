@@ -2,8 +2,6 @@
 
 QUANTIZATIONS = ("fp32", "fp16", "dynamic", "int8", "int16x8")  # TF Lite variants, in report order
 QAT_QUANTIZATION = "int8"  # what a quantization-aware trained model converts to
-CENTROID_INITS = ("kmeans_plus_plus", "linear", "random", "density_based")
-FILTER_CRITERIA = ("fpgm", "l1", "l2")  # how filter pruning picks the filters it removes
 OPTIMIZERS = ("adam", "sgd", "rmsprop")
 STRATEGIES = ("none", "mirrored", "multi_worker")  # train.distribute: one device, local GPUs, TF_CONFIG's workers
 SHUFFLE_MB = 256  # training shuffle buffer: a whole split up to this size (the digits: all of it), else a window

@@ -9,9 +9,8 @@ from pathlib import Path
 import yaml
 
 from edgecompress.core.errors import UserError
-from edgecompress.core.names import (ARCHITECTURES, BUDGET_LIMITS, CENTROID_INITS, FILTER_CRITERIA, INPUT_RANGES,
-                                MIN_IMAGE_SIZE, NO_FILE, OPTIMIZERS, OWN_MODEL, PREFERENCES, QUANTIZATIONS,
-                                STRATEGIES)
+from edgecompress.core.names import (ARCHITECTURES, BUDGET_LIMITS, INPUT_RANGES, MIN_IMAGE_SIZE, NO_FILE, OPTIMIZERS,
+                                     OWN_MODEL, PREFERENCES, QUANTIZATIONS, STRATEGIES)
 
 
 @dataclass(frozen=True)
@@ -61,12 +60,6 @@ def list_of(*allowed):
 BOOLEAN = Rule("true or false", lambda v: isinstance(v, bool))
 PATH = Rule("a non-empty path", lambda v: isinstance(v, str) and v.strip() != "")
 NAMES = Rule("a list of layer names", lambda v: isinstance(v, list) and all(isinstance(x, str) for x in v))
-SPARSITY = number(0, 1, high_open=True)
-CLUSTERS = integer(2, 65536)
-INITS = one_of(*CENTROID_INITS)
-SHARE_OR_NULL = Rule("null or a number in (0, 1]", lambda v: v is None or (_is_number(v) and 0 < v <= 1))
-END_STEP = Rule("auto (the last pruning step of fine-tuning) or an integer >= 1",
-                lambda v: v == "auto" or (_is_int(v) and v >= 1))
 
 
 @dataclass(frozen=True)
@@ -81,8 +74,9 @@ class Omittable:
     rule: object
 
 
+
 def fine_tuning(**extra):
-    """The keys every fine-tuning section has (epochs, learning rate), plus its own."""
+    """The keys every section that trains has (epochs, learning rate), plus its own."""
     return {"epochs": integer(1), "learning_rate": number(0, 1, low_open=True), **extra}
 
 
@@ -121,41 +115,7 @@ SCHEMA = {
             "rotation": number(0, 0.5),
         },
     },
-    "prune": fine_tuning(
-        schedule=one_of("polynomial_decay", "constant_sparsity"),
-        initial_sparsity=SPARSITY,
-        final_sparsity=SPARSITY,
-        begin_step=integer(0),
-        end_step=END_STEP,
-        frequency=integer(1),
-        skip_layers=NAMES,
-    ),
-    "cluster": fine_tuning(
-        skip_layers=NAMES,
-        variants=MappingOf({"clusters": CLUSTERS, "init": INITS}),
-    ),
-    "qat": fine_tuning(),
-    "pqat": fine_tuning(),
-    "cqat": fine_tuning(variant=Rule("a name", lambda v: isinstance(v, str))),
-    "cluster_sparse": fine_tuning(clusters=CLUSTERS, init=INITS),
-    "pcqat": fine_tuning(),
-    "filter_prune": fine_tuning(
-        criterion=one_of(*FILTER_CRITERIA),
-        ratio=number(0, 1, low_open=True, high_open=True),
-        steps=integer(1),
-        skip_layers=NAMES,
-    ),
-    "filter_prune_kd": fine_tuning(
-        alpha=Rule("auto (paper 004's formula 7 from probe runs) or a number in [0, 1]",
-                   lambda v: v == "auto" or (_is_number(v) and 0 <= v <= 1)),
-        probe_epochs=integer(1),
-        temperature=number(0, 1000, low_open=True),
-    ),
-    "lowrank": fine_tuning(
-        energy=SHARE_OR_NULL,
-        rank_ratio=SHARE_OR_NULL,
-        skip_layers=NAMES,
-    ),
+    "models": lambda key, value: graph_faults(value),
     "distill": fine_tuning(
         student=one_of(*ARCHITECTURES),
         width=number(0, 4, low_open=True),
@@ -235,27 +195,76 @@ def _check_across_keys(picked: dict) -> None:
     elif train and train["epochs"] == 0:
         raise UserError(f"params: train.epochs = 0 is not allowed with train.architecture {train['architecture']}; "
                         f"expected at least 1 (0 takes a train.model_file as it is)")
-    lowrank = picked.get("lowrank")
-    if lowrank and (lowrank["energy"] is None) == (lowrank["rank_ratio"] is None):
-        raise UserError(f"params: lowrank.energy = {lowrank['energy']!r} and lowrank.rank_ratio = "
-                        f"{lowrank['rank_ratio']!r} are not allowed together; expected exactly one of them set, the "
-                        "other null")
     report = picked.get("report")
     if report and report["highlight"] not in report["budgets"]:
         raise UserError(f"params: report.highlight = {report['highlight']!r} is not allowed; expected one of the "
                         f"budgets: {', '.join(report['budgets'])}")
 
 
-def variant(section: dict, key: str, name: str) -> dict:
-    """The settings of one named variant of `section` (cluster.variants.<name>) merged over the shared ones."""
-    if name not in section["variants"]:
-        raise UserError(f"params: {key}.variants has no {name!r}; variants: {', '.join(section['variants'])}")
-    shared = {k: v for k, v in section.items() if k != "variants"}
-    return {**shared, **section["variants"][name]}
+UPSTREAM = {"baseline": (), "student_distilled": ("baseline",), "student_attention": ("baseline",),
+            "student_scratch": ()}  # the models the training stages make, and the models each one learns from
+ENTRY_KEYS = {"method", "from", "teacher", "with"}
 
 
-def load(*sections, path="params.yaml"):
-    """Read `path` and return the named top-level sections, each validated, as a dict."""
+def graph_faults(models) -> None:
+    """Check the `models` graph: each entry names a method, a model it starts from (no cycles) and optionally a
+    teacher upstream of it; `with` is a mapping (its keys are checked against the method's section by `settings`)."""
+    if not isinstance(models, dict):
+        raise UserError(f"params: models must be a mapping of model names to entries, got {models!r}")
+    upstream = dict(UPSTREAM)
+    for name, entry in models.items():
+        key = f"models.{name}"
+        if not re.fullmatch(r"[A-Za-z0-9_]+", str(name)) or name in UPSTREAM:
+            raise UserError(f"params: {key} is not allowed; names use letters, digits and _ and are none of "
+                            f"{', '.join(UPSTREAM)}")
+        if not isinstance(entry, dict) or not {"method", "from"} <= entry.keys() <= ENTRY_KEYS:
+            raise UserError(f"params: {key} = {entry!r} is not allowed; expected {{method: ..., from: ...}} with "
+                            "optional teacher and with")
+        if not isinstance(entry.get("with", {}), dict):
+            raise UserError(f"params: {key}.with = {entry['with']!r} is not allowed; expected a mapping of its "
+                            f"method's settings ({entry['method']}.*)")
+        upstream[name] = (entry["from"],)
+    for name, entry in models.items():
+        if entry["from"] not in upstream:
+            raise UserError(f"params: models.{name}.from = {entry['from']!r} is not allowed; expected a model: "
+                            f"{', '.join(upstream)}")
+    for name, entry in models.items():
+        ancestors = lineage(upstream, name)
+        if name in ancestors:
+            raise UserError(f"params: models.{name}.from = {entry['from']!r} is not allowed: the chain comes back "
+                            f"to {name} ({' <- '.join([name, *ancestors[:ancestors.index(name) + 1]])})")
+        if "teacher" in entry and entry["teacher"] not in ancestors:
+            raise UserError(f"params: models.{name}.teacher = {entry['teacher']!r} is not allowed; expected a model "
+                            f"it comes from: {', '.join(ancestors)}")
+
+
+def lineage(upstream: dict, name: str) -> list:
+    """Every model `name` comes from, nearest first, stopping where the chain comes back to one already seen."""
+    found, frontier = [], list(upstream[name])
+    while frontier:
+        model = frontier.pop(0)
+        if model in found:
+            continue
+        found.append(model)
+        frontier += upstream.get(model, ())
+    return found
+
+
+def settings(section: dict, schema: dict, name: str, entry: dict) -> dict:
+    """The settings of model `name`: its method's (validated) section under the entry's `with` overrides, each
+    checked against the section's `schema` under its own key."""
+    method = entry["method"]
+    overrides = entry.get("with", {})
+    for key in overrides.keys() - schema.keys():
+        raise UserError(f"params: models.{name}.with.{key} is not a setting of {method}; known: "
+                        f"{', '.join(sorted(schema))}")
+    validate(overrides, {key: schema[key] for key in overrides}, f"models.{name}.with.")
+    return {**section, **overrides}
+
+
+def load(*sections, path="params.yaml", schemas=None):
+    """Read `path` and return the named top-level sections, each validated, as a dict; `schemas` adds the rules
+    of sections that other modules define (a method's)."""
     path = Path(path)
     if not path.is_file():
         raise UserError(f"params: {path} not found")
@@ -268,6 +277,10 @@ def load(*sections, path="params.yaml"):
         if section not in everything:
             raise UserError(f"params: section {section!r} is missing from {path}")
         picked[section] = everything[section]
-    validate(picked, {s: SCHEMA[s] for s in sections})
+    rules = {**SCHEMA, **(schemas or {})}
+    unknown = [s for s in sections if s not in rules]
+    if unknown:
+        raise UserError(f"params: no rules for section {unknown[0]!r}; known: {', '.join(sorted(rules))}")
+    validate(picked, {s: rules[s] for s in sections})
     _check_across_keys(picked)
     return picked

@@ -8,7 +8,6 @@ from edgecompress.core.files import read_json, write_json
 @dataclass(frozen=True)
 class TrainingRecord:
     epochs: int
-    epoch_seconds: float             # mean wall time of one epoch of the stage that made the model
     best_epoch: int                  # the epoch whose weights were kept (1-based)
     params_count: int                # counted on the saved model
     macs: int = None                 # multiply-accumulates per image, counted on the saved model

@@ -37,7 +37,7 @@ def summarize(run: dict, tflite_dir, record: TrainingRecord, class_names):
     Sparsity and distinct values per channel are read from each .tflite; distinct values are counted over the
     clustered layers that `record` names, if any, else over every kernel.
     """
-    metrics = {"params_count": record.params_count, "macs": record.macs, "epoch_seconds": record.epoch_seconds}
+    metrics = {"params_count": record.params_count, "macs": record.macs}
     details = {"device": run["device"], "protocol": run["protocol"], "classes": class_names,
                "training": record.as_dict(), "models": {}}
     for quant in sorted(run["models"], key=QUANTIZATIONS.index):

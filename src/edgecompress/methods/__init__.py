@@ -1,27 +1,21 @@
-"""Compression methods, one module each behind `methods.base.Method`, by the params section that sets them."""
-from functools import partial
+"""Compression methods, one plugin module each: a `methods.base.Method` subclass per params section it serves, with
+that section's rules, found by scanning this package (a new method is its module, its params section, its tests)."""
+from importlib import import_module
+from pkgutil import iter_modules
 
-from edgecompress.methods.clustering import Cluster, ClusterSparse
-from edgecompress.methods.filter_pruning import FilterPrune
-from edgecompress.methods.knowledge_distillation import DistillFineTune
-from edgecompress.methods.low_rank import LowRank
-from edgecompress.methods.pruning import Prune
-from edgecompress.methods.quantization import QuantizationAware
 
-METHODS = {
-    "prune": Prune,
-    "cluster": Cluster,
-    "cluster_sparse": ClusterSparse,
-    "qat": partial(QuantizationAware, preserve="none"),
-    "pqat": partial(QuantizationAware, preserve="sparsity"),
-    "cqat": partial(QuantizationAware, preserve="clusters"),
-    "pcqat": partial(QuantizationAware, preserve="clusters_and_sparsity"),
-    "filter_prune": FilterPrune,
-    "filter_prune_kd": DistillFineTune,
-    "lowrank": LowRank,
-}
+def _discover() -> dict:
+    """{params section: Method subclass} from the `METHODS` of every module in this package."""
+    found = {}
+    for module in iter_modules(__path__):
+        found.update(getattr(import_module(f"{__name__}.{module.name}"), "METHODS", {}))
+    return found
+
+
+METHODS = _discover()
+RULES = {name: method.rules for name, method in METHODS.items()}  # each section's rules, for params.load
 
 
 def create(name: str, settings: dict):
-    """The method `name` (a key of METHODS) configured by its validated params section."""
+    """The method of params section `name` (a key of METHODS), configured by its validated settings."""
     return METHODS[name](settings)

@@ -1,4 +1,5 @@
 """The interface every compression method implements, after TFMOT's verbs: apply it, fine-tune, strip it."""
+from edgecompress.core.params import fine_tuning
 from edgecompress.core.record import TrainingRecord
 
 
@@ -9,6 +10,7 @@ class Method:
     with several `rounds` is applied, fitted and finished once per round, each round on the last one's model.
     """
 
+    rules = fine_tuning()  # its params section's keys and what each allows
     rounds = 1
     undistributable = ""  # why fine-tuning cannot run under a tf.distribute strategy; empty where it can
 

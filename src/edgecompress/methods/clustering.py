@@ -1,5 +1,6 @@
 """Weight clustering with TFMOT: each chosen kernel shares `clusters` centroids; strip before saving."""
 from edgecompress.core.backend import tf, tfmot
+from edgecompress.core.params import NAMES, fine_tuning, integer, one_of
 from edgecompress.methods.base import Method
 from edgecompress.train.models import select_layers, wrap_layers
 
@@ -77,13 +78,18 @@ def clusters(layer) -> bool:
 
 
 def centroid_init(name: str):
-    """TFMOT's CentroidInitialization for one of names.CENTROID_INITS (kmeans_plus_plus -> KMEANS_PLUS_PLUS)."""
+    """TFMOT's CentroidInitialization for one of CENTROID_INITS (kmeans_plus_plus -> KMEANS_PLUS_PLUS)."""
     return getattr(clustering.CentroidInitialization, name.upper())
 
 
-class Cluster(Method):
-    """`cluster_weights` on every Conv2D / Dense layer but cluster.skip_layers (one cluster.variants entry)."""
+CENTROID_INITS = ("kmeans_plus_plus", "linear", "random", "density_based")
+CLUSTERING = {"clusters": integer(2, 65536), "init": one_of(*CENTROID_INITS)}
 
+
+class Cluster(Method):
+    """`cluster_weights` on every Conv2D / Dense layer but cluster.skip_layers."""
+
+    rules = fine_tuning(**CLUSTERING, skip_layers=NAMES)
     preserve_sparsity = False
 
     def layers_of(self, model, upstream) -> tuple:
@@ -108,6 +114,7 @@ class Cluster(Method):
 class ClusterSparse(Cluster):
     """The sparse chain's clustering: exactly the upstream's pruned layers, keeping their zeros at zero."""
 
+    rules = fine_tuning(**CLUSTERING)
     preserve_sparsity = True
 
     def layers_of(self, model, upstream) -> tuple:
@@ -115,3 +122,6 @@ class ClusterSparse(Cluster):
 
     def facts(self):
         return {**super().facts(), "pruned_layers": self.layers}
+
+
+METHODS = {"cluster": Cluster, "cluster_sparse": ClusterSparse}

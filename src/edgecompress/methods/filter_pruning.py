@@ -3,13 +3,17 @@
 Each of filter_prune.steps rounds removes an equal share of every prunable group's filters, then fine-tunes for
 filter_prune.epochs; after the last round filter_prune.ratio of the filters are gone.
 """
-from edgecompress.methods.filter_surgery import prune_filters
+from edgecompress.core.params import NAMES, fine_tuning, integer, number, one_of
 from edgecompress.methods.base import Method
+from edgecompress.methods.filter_surgery import prune_filters
 from edgecompress.train.training import reestimate_batch_norm
 
 
 class FilterPrune(Method):
     """Shrink the upstream model by filter_prune.criterion, fine-tuning after each of filter_prune.steps rounds."""
+
+    rules = fine_tuning(criterion=one_of("fpgm", "l1", "l2"), ratio=number(0, 1, low_open=True, high_open=True),
+                        steps=integer(1), skip_layers=NAMES)
 
     def __init__(self, settings: dict):
         super().__init__(settings)
@@ -37,3 +41,6 @@ class FilterPrune(Method):
             groups.append({"layers": group.producers, "filters": group.size, "kept": kept, "whole": group.whole})
         return {"filter_groups": [g for g in groups if g["layers"]], "unsupported_layers": first.unfollowed,
                 "filter_criterion": self.settings["criterion"]}
+
+
+METHODS = {"filter_prune": FilterPrune}

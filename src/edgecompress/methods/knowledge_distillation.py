@@ -6,6 +6,7 @@ it in proportion to the gain each source alone gives a fresh copy of the student
 from edgecompress.core.backend import keras
 from edgecompress.train.distillation import Distiller
 from edgecompress.core.errors import UserError
+from edgecompress.core.params import Rule, fine_tuning, integer, number
 from edgecompress.methods.base import Method
 
 
@@ -19,6 +20,12 @@ def allocate(gain_labels: float, gain_teacher: float) -> float:
 class DistillFineTune(Method):
     """Fine-tune on `alpha` x label loss + (1 - alpha) x distillation loss from the teacher given by `use_teacher`."""
 
+    rules = fine_tuning(
+        alpha=Rule("auto (paper 004's formula 7 from probe runs) or a number in [0, 1]",
+                   lambda v: v == "auto" or number(0, 1).check(v)),
+        probe_epochs=integer(1),
+        temperature=number(0, 1000, low_open=True),
+    )
     teacher = None
 
     def use_teacher(self, model, name: str) -> None:
@@ -26,7 +33,7 @@ class DistillFineTune(Method):
 
     def calibrate(self, model, trial):
         if self.teacher is None:
-            raise UserError("distillation fine-tuning needs a teacher: add teacher=<model folder> to the command")
+            raise UserError("distillation fine-tuning needs a teacher: give its models entry a `teacher`")
         alpha = self.settings["alpha"]
         if alpha != "auto":
             self.alpha, self.weights = alpha, {}
@@ -55,3 +62,6 @@ class DistillFineTune(Method):
         return {"teacher": self.teacher_name,
                 "distillation": {"labels": self.alpha, "teacher": 1 - self.alpha,
                                  "temperature": self.settings["temperature"], **self.weights}}
+
+
+METHODS = {"filter_prune_kd": DistillFineTune}

@@ -4,8 +4,14 @@ The rank of each layer is the fewest singular values that keep lowrank.energy of
 lowrank.rank_ratio of the full rank; a layer is split only where the two thinner layers have fewer parameters.
 """
 from edgecompress.methods.factorization import choose_ranks, factorizable, factorize
+from edgecompress.core.errors import UserError
+from edgecompress.core.params import NAMES, Rule, fine_tuning
 from edgecompress.methods.base import Method
 from edgecompress.train.models import select_layers
+
+
+SHARE_OR_NULL = Rule("null or a number in (0, 1]",
+                     lambda v: v is None or (isinstance(v, (int, float)) and not isinstance(v, bool) and 0 < v <= 1))
 
 
 def has_kernel(layer) -> bool:
@@ -16,6 +22,15 @@ def has_kernel(layer) -> bool:
 class LowRank(Method):
     """Factorize every Dense and Conv2D layer but lowrank.skip_layers at the rank the settings choose."""
 
+    rules = fine_tuning(energy=SHARE_OR_NULL, rank_ratio=SHARE_OR_NULL, skip_layers=NAMES)
+
+    def __init__(self, settings: dict):
+        super().__init__(settings)
+        if (settings["energy"] is None) == (settings["rank_ratio"] is None):
+            raise UserError(f"params: lowrank.energy = {settings['energy']!r} and lowrank.rank_ratio = "
+                            f"{settings['rank_ratio']!r} are not allowed together; expected exactly one of them set, "
+                            "the other null")
+
     def apply(self, model, upstream, steps):
         s = self.settings
         names, self.unsupported = select_layers(model, s["skip_layers"], "lowrank.skip_layers", factorizable,
@@ -25,3 +40,6 @@ class LowRank(Method):
 
     def facts(self):
         return {"factorized_layers": self.choices, "unsupported_layers": self.unsupported}
+
+
+METHODS = {"lowrank": LowRank}

@@ -1,6 +1,7 @@
 """Magnitude pruning with TFMOT: wrap the chosen layers, fine-tune along the schedule, strip the wrappers."""
 from edgecompress.core.backend import tfmot
 from edgecompress.core.errors import UserError
+from edgecompress.core.params import NAMES, Rule, fine_tuning, integer, number, one_of
 from edgecompress.methods.base import Method
 from edgecompress.train.models import select_layers, wrap_layers
 from edgecompress.train.training import reestimate_batch_norm
@@ -44,8 +45,22 @@ def schedule(name: str, initial_sparsity: float, final_sparsity: float, begin_st
     return sparsity.ConstantSparsity(final_sparsity, begin_step, end_step=end, frequency=frequency)
 
 
+SPARSITY = number(0, 1, high_open=True)
+
+
 class Prune(Method):
     """`prune_low_magnitude` on every Conv2D / Dense layer but prune.skip_layers, as prune.schedule says."""
+
+    rules = fine_tuning(
+        schedule=one_of("polynomial_decay", "constant_sparsity"),
+        initial_sparsity=SPARSITY,
+        final_sparsity=SPARSITY,
+        begin_step=integer(0),
+        end_step=Rule("auto (the last pruning step of fine-tuning) or an integer >= 1",
+                      lambda v: v == "auto" or (isinstance(v, int) and not isinstance(v, bool) and v >= 1)),
+        frequency=integer(1),
+        skip_layers=NAMES,
+    )
 
     def apply(self, model, upstream, steps):
         s = self.settings
@@ -67,3 +82,6 @@ class Prune(Method):
 
     def facts(self):
         return {"pruned_layers": self.layers, "unsupported_layers": self.unsupported}
+
+
+METHODS = {"prune": Prune}

@@ -63,10 +63,7 @@ class QuantizationAware(Method):
     """QAT of the upstream model keeping what `preserve` names; the result converts to int8 alone."""
 
     undistributable = "TFMOT's quantization-aware training does not support tf.distribute yet (on its roadmap)"
-
-    def __init__(self, settings: dict, preserve: str):
-        super().__init__(settings)
-        self.preserve = preserve
+    preserve = "none"
 
     def apply(self, model, upstream, steps):
         self.upstream = upstream
@@ -74,3 +71,9 @@ class QuantizationAware(Method):
 
     def facts(self):
         return {"quantization_aware": True, **{key: getattr(self.upstream, key) for key in CARRIED}}
+
+
+METHODS = {"qat": QuantizationAware}  # the preserving variants, one params section each:
+METHODS.update({name: type(name.upper(), (QuantizationAware,), {"preserve": preserve})
+                for name, preserve in (("pqat", "sparsity"), ("cqat", "clusters"),
+                                       ("pcqat", "clusters_and_sparsity"))})

@@ -19,8 +19,9 @@ def read_metrics(folder) -> dict:
     return {REFERENCE[0]: found.pop(REFERENCE[0]), **found}
 
 
-def rows(metrics_by_model: dict) -> list:
-    """One row per (model, quantization) with ratios to the reference: compression (x smaller), latency."""
+def rows(metrics_by_model: dict, epoch_seconds: dict) -> list:
+    """One row per (model, quantization) with ratios to the reference: compression (x smaller), latency; with the
+    mean seconds per training epoch of each model (`epoch_seconds`, from its curve; 0 where it was not trained)."""
     ref = metrics_by_model[REFERENCE[0]][REFERENCE[1]]
     out = []
     for model, metrics in metrics_by_model.items():
@@ -42,9 +43,13 @@ def rows(metrics_by_model: dict) -> list:
                 "params_count": metrics["params_count"],
                 "macs": metrics["macs"],
                 "macs_ratio": metrics["macs"] / metrics_by_model[REFERENCE[0]]["macs"],
-                "epoch_seconds": metrics["epoch_seconds"],
+                "epoch_seconds": epoch_seconds.get(model, 0.0),
             })
     return out
+
+
+def mean(values) -> float:
+    return sum(values) / len(values) if values else 0.0
 
 
 COLUMNS = (

@@ -90,7 +90,8 @@ def fit(model, splits, *, optimizer, learning_rate, epochs, batch_size, seed, sc
     the tf.distribute strategy in scope at `batch_size` per replica; a mixed float16 model scales its loss. The
     training split streams through a shuffle buffer of `shuffle_mb` megabytes.
 
-    The record has epochs, mean seconds per epoch, the best epoch and the per-epoch history.
+    The record has the epochs, the best epoch and the per-epoch history (with each epoch's seconds: only the curve
+    carries timings, so that the model's own files are the same bytes on every rerun).
     """
     lr = learning_rate_schedule(learning_rate, schedule, total_steps(splits, batch_size, epochs))
     optimizer_class = type(keras.optimizers.get(optimizer))  # by name, then built with the schedule
@@ -109,11 +110,10 @@ def fit(model, splits, *, optimizer, learning_rate, epochs, batch_size, seed, sc
     )
     return {
         "epochs": epochs,
-        "epoch_seconds": float(np.mean(timer.seconds)),
         "best_epoch": (best.best_epoch + 1) if keep_best else epochs,
         "history": [
-            {"epoch": i + 1, **{k: float(v[i]) for k, v in history.history.items()}}
-            for i in range(len(timer.seconds))
+            {"epoch": i + 1, **{k: float(v[i]) for k, v in history.history.items()}, "seconds": seconds}
+            for i, seconds in enumerate(timer.seconds)
         ],
     }
 
@@ -122,8 +122,7 @@ def join_fits(fits: list) -> dict:
     """The fit records of consecutive rounds of fine-tuning as one: epochs add up, the curve runs on."""
     history = [dict(row, epoch=i + 1) for i, row in enumerate(row for fit in fits for row in fit["history"])]
     epochs = sum(fit["epochs"] for fit in fits)
-    seconds = sum(fit["epoch_seconds"] * fit["epochs"] for fit in fits) / epochs
-    return {"epochs": epochs, "epoch_seconds": seconds, "best_epoch": epochs, "history": history}
+    return {"epochs": epochs, "best_epoch": epochs, "history": history}
 
 
 def reestimate_batch_norm(model, batches) -> None:
@@ -172,11 +171,11 @@ def serving_signature(model):
 
 def untrained() -> dict:
     """The fit record of a model taken as it is (train.epochs 0): no epoch, no curve."""
-    return {"epochs": 0, "epoch_seconds": 0.0, "best_epoch": 0, "history": []}
+    return {"epochs": 0, "best_epoch": 0, "history": []}
 
 
 def write_history(history: list, path) -> None:
-    """Per-epoch training curve as CSV (epoch, loss, accuracy, val_loss, val_accuracy) for `dvc plots`."""
+    """Per-epoch training curve as CSV (epoch, loss, accuracy, val_loss, val_accuracy, seconds) for `dvc plots`."""
     columns = list(history[0]) if history else list(CURVE_COLUMNS)
     with atomic_path(path) as tmp:
         lines = [",".join(columns)] + [",".join(f"{row[c]:.6g}" for c in columns) for row in history]
