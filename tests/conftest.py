@@ -19,6 +19,7 @@ BIN = Path(sys.executable).parent  # the venv's python and dvc, whatever PATH th
 TINY = {
     "train": {"width": 0.125, "epochs": 2},
     "prune": {"epochs": 1},
+    "prune_m_by_n": {"epochs": 1},
     "cluster": {"epochs": 1},
     "qat": {"epochs": 1},
     "pqat": {"epochs": 1},

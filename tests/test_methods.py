@@ -40,7 +40,7 @@ def test_prune_wraps_every_conv_and_dense_but_the_skipped_and_strips_them(tmp_pa
 
 
 def test_cluster_sparse_clusters_exactly_the_upstream_pruned_layers():
-    upstream = TrainingRecord(1, 1.0, 1, 0, pruned_layers=("stage1_block1_a_conv", "stage4_block2_b_conv"))
+    upstream = TrainingRecord(1, 1, 0, pruned_layers=("stage1_block1_a_conv", "stage4_block2_b_conv"))
     method = methods.create("cluster_sparse", {**FINE_TUNING, "clusters": 4, "init": "kmeans_plus_plus"})
     model = method.apply(baseline(), upstream, steps=10)
     clustered = wrapped(model, "ClusterWeights")
@@ -50,7 +50,7 @@ def test_cluster_sparse_clusters_exactly_the_upstream_pruned_layers():
 
 
 def test_qat_carries_what_its_upstream_made_and_is_quantization_aware():
-    upstream = TrainingRecord(1, 1.0, 1, 0, pruned_layers=("a",), clustered_layers=("a",), clusters=8,
+    upstream = TrainingRecord(1, 1, 0, pruned_layers=("a",), clustered_layers=("a",), clusters=8,
                               unsupported_layers=("b (PReLU)",))
     method = methods.create("pcqat", FINE_TUNING)
     model = method.apply(baseline(), upstream, steps=10)
@@ -131,3 +131,24 @@ def test_qat_names_the_layer_it_cannot_quantize():
     model = models.keras.Model(inputs, models.layers.Activation("softmax")(logits), name="mine")
     with pytest.raises(UserError, match=r"^QAT cannot quantize layer 'prelu' \(PReLU\) of mine; "):
         methods.create("qat", FINE_TUNING).apply(model, TrainingRecord(1, 1, 0), steps=1)
+
+
+def test_structured_sparsity_leaves_m_zeros_in_every_n_input_weights_of_the_int8_file(tmp_path, monkeypatch):
+    """prune_m_by_n fine-tuned on a tiny baseline and converted: the kernels read back from the .tflite itself."""
+    from edgecompress import convert
+    from edgecompress.measure import tflite_weights
+
+    monkeypatch.chdir(tmp_path)
+    tiny_splits(tmp_path / "data")
+    runs.save("models/baseline", baseline(), {"epochs": 1, "best_epoch": 1, "history": []})
+    settings = {**FINE_TUNING, "m_by_n": [2, 4], "frequency": 1, "skip_layers": ["stem_conv", "logits"]}
+    runs.compress(methods.create("prune_m_by_n", settings), "models/baseline", "models/pruned_2by4", "data", TRAIN,
+                  seed=0)
+    record = TrainingRecord.read("models/pruned_2by4/train.json")
+    assert len(record.pruned_layers) == 19
+    convert.convert_model("models/pruned_2by4", record, ["int8"], tmp_path / "data/train", 8, 0)
+    kernels = dict(tflite_weights.kernels(tmp_path / "models/pruned_2by4/tflite/int8.tflite"))
+    for name in record.pruned_layers:
+        groups = kernels[name].reshape(-1, 4)  # TF Lite's [out, h, w, in]: runs of 4 along the input channels
+        assert groups.dtype.name == "int8" and ((groups == 0).sum(axis=1) >= 2).all(), name
+    assert ((kernels["stem_conv"] == 0).mean()) < 0.5  # skipped: dense
