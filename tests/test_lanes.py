@@ -7,7 +7,7 @@ import pytest
 import yaml
 
 from conftest import run
-from edgecompress.tools.lanes import Group, Lanes, groups
+from edgecompress.tools.lanes import downstream, plan, read_project, run_lanes
 
 # a stage's command: note its start, wait (up to a minute) until the stage it meets has started too, note its end (or
 # fail) in <name>.txt; a stage that meets another can only finish if the two run side by side
@@ -92,26 +92,66 @@ def test_a_tensorflow_stage_forks_from_the_preload_server_unless_told_not_to(tmp
     assert (tmp_path / "out.txt").read_text() == preloaded
 
 
-def test_a_conversion_rides_with_its_model_and_the_longest_chain_goes_first():
-    upstream = {"prepare": set(), "train": {"prepare"}, "student": {"prepare"},
-                "pruned": {"prepare", "train"}, "pqat": {"pruned"},
-                "convert@baseline": {"prepare", "train"}, "convert@pruned": {"prepare", "pruned"},
-                "convert@pqat": {"pqat"}, "convert@student": {"prepare", "student"},
-                "evaluate@pruned": {"convert@pruned"}, "report": {"evaluate@pruned"}}
-    stale = list(upstream)
-    planned = groups(upstream, stale, later={"evaluate@pruned", "report"})
-    assert planned == [
-        Group(["prepare"], set()),
-        Group(["train", "convert@baseline"], {"prepare"}),
-        Group(["pruned", "convert@pruned"], {"prepare", "train"}),
-        Group(["student", "convert@student"], {"prepare"}),
-        Group(["pqat", "convert@pqat"], {"pruned"}),
+# the shape of the real DAG: prepare -> models -> conversions, evaluate (exclusive) -> report
+DAG = {"prepare": set(), "train": {"prepare"}, "student": {"prepare"}, "pruned": {"prepare", "train"},
+       "pqat": {"pruned"}, "convert@baseline": {"prepare", "train"}, "convert@pruned": {"prepare", "pruned"},
+       "convert@pqat": {"pqat"}, "convert@student": {"prepare", "student"},
+       "evaluate@pruned": {"convert@pruned"}, "report": {"evaluate@pruned", "student"}}
+
+
+def test_a_conversion_rides_with_its_model_and_the_most_downstream_goes_first():
+    groups, after, later = plan(DAG, changed={"prepare"}, exclusive={"evaluate@pruned"})
+    assert list(groups.items()) == [
+        ("prepare", ["prepare"]),
+        ("train", ["train", "convert@baseline"]),
+        ("pruned", ["pruned", "convert@pruned"]),
+        ("student", ["student", "convert@student"]),
+        ("pqat", ["pqat", "convert@pqat"]),
     ]
+    assert after == {"prepare": set(), "train": {"prepare"}, "student": {"prepare"}, "pruned": {"prepare", "train"},
+                     "pqat": {"pruned"}}
+    assert later == {"evaluate@pruned", "report"}
+
+
+def test_the_stages_downstream_of_a_changed_one_are_stale_and_none_upstream():
+    assert downstream(DAG, {"pruned"}) == {"pruned", "pqat", "convert@pruned", "convert@pqat", "evaluate@pruned",
+                                           "report"}
+    groups, after, later = plan(DAG, changed={"pruned", "convert@student"}, exclusive={"evaluate@pruned"})
+    assert groups == {"pruned": ["pruned", "convert@pruned"], "pqat": ["pqat", "convert@pqat"],
+                      "convert@student": ["convert@student"]}
+    assert list(groups)[0] == "pruned" and after == {"pruned": set(), "pqat": {"pruned"}, "convert@student": set()}
+    assert later == {"evaluate@pruned", "report"}
+    assert plan(DAG, changed={"report"}, exclusive={"evaluate@pruned"}) == ({}, {}, {"report"})
+    assert plan(DAG, changed=set(), exclusive={"evaluate@pruned"}) == ({}, {}, set())
 
 
 def test_only_the_stale_stages_are_planned():
     upstream = {"prepare": set(), "train": {"prepare"}, "convert@baseline": {"train"}, "other": {"prepare"}}
-    assert groups(upstream, ["train", "convert@baseline"], later=set()) == [Group(["train", "convert@baseline"])]
+    assert plan(upstream, {"train"}, set()) == ({"train": ["train", "convert@baseline"]}, {"train": set()}, set())
+
+
+def test_the_graph_and_the_exclusive_stages_come_from_dvc_and_dvc_yaml(tmp_path):
+    commit(tmp_path, {"a": {"cmd": "echo a > a.txt", "outs": ["a.txt"]},
+                      "b": {"cmd": "cat a.txt > b.txt", "deps": ["a.txt"], "outs": ["b.txt"]},
+                      "time": {"foreach": ["x", "y"], "do": {"cmd": "cat b.txt > ${item}.txt", "deps": ["b.txt"],
+                                                             "outs": ["${item}.txt"], "meta": {"exclusive": True}}}})
+    (tmp_path / "a.txt").write_text("a\n")
+    upstream, changed, exclusive = read_project(tmp_path)
+    assert upstream == {"a": set(), "b": {"a"}, "time@x": {"b"}, "time@y": {"b"}}
+    assert changed == {"a", "b", "time@x", "time@y"} and exclusive == {"time@x", "time@y"}
+
+
+def test_run_lanes_follows_the_order_and_starts_nothing_after_a_failure():
+    ran = []
+
+    def repro(stages):
+        ran.append(stages)
+        return 2 if stages == ["b"] else 0
+
+    groups = {"a": ["a"], "c": ["c", "d"], "b": ["b"], "e": ["e"]}
+    after = {"a": set(), "b": set(), "c": {"a"}, "e": {"b"}}
+    assert run_lanes(groups, after, 1, repro) == ["b"]
+    assert ran == [["a"], ["c", "d"], ["b"]]
 
 
 def test_a_broken_dvc_yaml_is_one_line(tmp_path):
@@ -131,16 +171,18 @@ def test_dvc_missing_from_path_is_one_line(tmp_path):
     assert result.stderr == "error: dvc is not on PATH: run `make run`, or `source .venv/bin/activate` first\n"
 
 
-def test_an_exception_in_a_lane_fails_its_group_instead_of_leaving_the_run_waiting(tmp_path, monkeypatch):
-    def broken(self, args, label, finished=None):
+def test_an_exception_in_a_lane_fails_its_group_instead_of_leaving_the_run_waiting(capsys):
+    started = []
+
+    def broken(stages):
+        started.append(stages)
         raise OSError("cannot start dvc")
 
-    raised = []
-    monkeypatch.setattr(Lanes, "call", broken)
-    monkeypatch.setattr(threading, "excepthook", lambda hook: raised.append(hook.exc_value))  # it prints a traceback
     outcome = []
-    runner = threading.Thread(target=lambda: outcome.append(Lanes(tmp_path, 2).run([Group(["a"]), Group(["b"])])))
+    runner = threading.Thread(target=lambda: outcome.append(
+        run_lanes({"a": ["a"], "b": ["b"], "c": ["c"]}, {"a": set(), "b": set(), "c": {"a"}}, 2, broken)))
     runner.start()
     runner.join(timeout=30)
-    assert outcome == [False]
-    assert [str(err) for err in raised] == ["cannot start dvc"] * 2  # both lanes had started
+    assert [sorted(failed) for failed in outcome] == [["a", "b"]]
+    assert sorted(started) == [["a"], ["b"]]  # both lanes had started, c (after a) never did
+    assert capsys.readouterr().err.count("OSError: cannot start dvc") == 2  # each with its traceback

@@ -1,184 +1,148 @@
-"""`dvc repro` in parallel lanes: independent stale stages run side by side, each through `dvc repro -s`.
+"""`dvc repro` in parallel lanes: independent stale stages run side by side, each group through `dvc repro -s`.
 
-DVC runs one stage at a time, and most stages here keep about one core busy (TensorFlow's start-up, tracing,
-conversion and small convolutions are mostly serial), so a second lane shortens the run (the default one on 2
-cores by about a fifth). Stages marked `meta: {exclusive: true}` in dvc.yaml (those that time models) and
-everything downstream of them run afterwards, alone, through a plain `dvc repro`. DVC keeps each stage's deps
-and outs locked while it runs and writes dvc.lock under its repository lock, so the result is that of a serial
-`dvc repro`: the same stages run, the same dvc.lock entries are written. The stages that load TensorFlow fork
-from a server that imported it once (edgecompress.tools.preload), each still a process of its own.
+Most stages keep about one core busy, so a second lane shortens the run. The stages, their graph and which are stale
+come from DVC's CLI (`dvc stage list`, `dvc dag --dot`, `dvc status --json`); stages marked `meta: {exclusive: true}`
+in dvc.yaml (those that time models) and everything downstream of them run afterwards, alone, in one `dvc repro`.
+DVC locks each stage's deps and outs and writes dvc.lock under its repository lock, so the result is that of a serial
+`dvc repro`. TensorFlow stages fork from a server that imported it once (edgecompress.tools.preload).
 
 Run it as `python -m edgecompress.tools.lanes [--jobs N] [--no-preload]` (what `make run` does).
 """
 import argparse
+import json
 import re
 import shutil
 import subprocess
 import sys
 import threading
 import time
+import traceback
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from contextlib import nullcontext
-from dataclasses import dataclass, field
+from graphlib import TopologicalSorter
 from pathlib import Path
+
+import yaml
 
 from edgecompress.tools import preload
 
-STAGE_START = re.compile(r"Running stage '([^']+)'")
+EDGE = re.compile(r'"([^"]+)" -> "([^"]+)"')  # in `dvc dag --dot`: the first stage runs before the second
+PRINTING = threading.Lock()
 
 
-@dataclass
-class Group:
-    """Stages one `dvc repro -s` runs in order: a stage and the leaves (its conversions) that only wait for it."""
-
-    stages: list
-    after: set = field(default_factory=set)  # names of stale stages outside the group that must finish first
-
-
-def stale_graph(root) -> tuple:
-    """(DVC's stage graph as {name: set of names it depends on}, names of the stale stages in DVC's run order,
-    names of the exclusive stages and everything downstream of them)."""
-    from dvc.exceptions import DvcException
-    from dvc.repo import Repo
-
-    try:
-        with Repo(str(root)) as repo:
-            graph = repo.index.graph  # an edge runs from a stage to a stage it depends on
-            upstream = {stage.addressing: {dep.addressing for dep in graph.successors(stage)} for stage in graph}
-            changed = set(repo.status())
-            exclusive = {stage.addressing for stage in graph if (stage.meta or {}).get("exclusive")}
-            order = [stage.addressing for stage in _run_order(graph)]
-    except DvcException as err:
-        raise SystemExit(f"error: {err}") from None
-    stale = _downstream_closure(upstream, changed)
-    return upstream, [name for name in order if name in stale], _downstream_closure(upstream, exclusive)
+def dvc(root, *args) -> str:
+    """The output of `dvc <args>` at `root`; SystemExit with DVC's error message if it fails."""
+    result = subprocess.run(["dvc", "--wait-for-lock", *args], cwd=root, capture_output=True, text=True)
+    if result.returncode:
+        raise SystemExit("error: " + result.stderr.strip().removeprefix("ERROR: "))
+    return result.stdout
 
 
-def _run_order(graph) -> list:
-    import networkx as nx
+def is_exclusive(definition: dict) -> bool:
+    """Whether a stage's definition in dvc.yaml (a foreach one's or its `do:`) has `meta: {exclusive: true}`."""
+    return any((part.get("meta") or {}).get("exclusive") for part in (definition, definition.get("do") or {}))
 
-    return list(reversed(list(nx.topological_sort(graph))))
+
+def read_project(root) -> tuple:
+    """({stage: the stages it depends on}, the stages `dvc status` finds changed, the exclusive stages) of the DVC
+    project at `root`."""
+    upstream = {name: set() for name in dvc(root, "stage", "list", "--name-only").split()}
+    for before, after in EDGE.findall(dvc(root, "dag", "--dot")):
+        if before in upstream and after in upstream:
+            upstream[after].add(before)
+    changed = set(json.loads(dvc(root, "status", "--json"))) & set(upstream)
+    definitions = yaml.safe_load((Path(root) / "dvc.yaml").read_text()).get("stages") or {}
+    return upstream, changed, {name for name in upstream if is_exclusive(definitions.get(name.split("@")[0], {}))}
 
 
-def _downstream_closure(upstream: dict, names: set) -> set:
+def downstream(upstream: dict, names: set) -> set:
     """`names` and every stage that depends on one of them, directly or not."""
-    closure, grew = set(names), True
-    while grew:
-        before = len(closure)
-        closure |= {name for name, deps in upstream.items() if deps & closure}
-        grew = len(closure) != before
+    closure = set()
+    for name in TopologicalSorter(upstream).static_order():  # a stage's upstream stages come first
+        if name in names or upstream[name] & closure:
+            closure.add(name)
     return closure
 
 
-def groups(upstream: dict, stale: list, later: set) -> list:
-    """The stale stages outside `later` as Groups, those with the most stale stages downstream first: a stage that
-    no other stage of the parallel part depends on (a conversion) joins the group of its last stale upstream stage
-    when it waits for nothing else."""
-    parallel = [name for name in stale if name not in later]
-    has_dependents = {dep for name in parallel for dep in upstream[name]}
-    ancestors = {}
-    for name in parallel:  # run order: a stage's upstream stages come first
-        ancestors[name] = set().union(*({dep} | ancestors.get(dep, set()) for dep in upstream[name]))
-    by_stage, result = {}, []
+def plan(upstream: dict, changed: set, exclusive: set) -> tuple:
+    """The stale stages (`changed` and all downstream) as ({group's first stage: its stages}, most stale stages
+    downstream first; {group: the groups it waits for}; the stale stages of the exclusive part, run after them)."""
+    stale = downstream(upstream, changed)
+    later = stale & downstream(upstream, exclusive)
+    parallel = [name for name in TopologicalSorter(upstream).static_order() if name in stale - later]
+    groups, lead = {}, {}
+    # a stage that nothing waits for and that waits for one stale stage (and that one's upstream stages) only, such as
+    # a conversion, joins that stage's group
     for name in parallel:
-        waits = [dep for dep in parallel if dep in upstream[name]]
-        last = waits[-1] if waits else None
-        if name not in has_dependents and last and all(dep in ancestors[last] for dep in waits[:-1]):
-            by_stage[last].stages.append(name)
-            by_stage[name] = by_stage[last]
-            continue
-        by_stage[name] = Group([name], set(waits))
-        result.append(by_stage[name])
-    downstream = {name: len(_downstream_closure(upstream, {name}) & set(parallel)) for name in parallel}
-    return sorted(result, key=lambda group: -downstream[group.stages[0]])
+        waits = upstream[name] & set(parallel)
+        nearest = [dep for dep in waits if not waits & downstream(upstream, {dep}) - {dep}]
+        alone = not any(name in upstream[other] for other in parallel)
+        lead[name] = nearest[0] if alone and len(nearest) == 1 else name
+        groups.setdefault(lead[name], []).append(name)
+    after = {first: {lead[dep] for name in stages for dep in upstream[name] if dep in lead} - {first}
+             for first, stages in groups.items()}
+    rank = sorted(groups, key=lambda first: -len(downstream(upstream, {first}) & set(parallel)))
+    return {first: groups[first] for first in rank}, after, later
 
 
-class Lanes:
-    """Runs Groups on `jobs` lanes as soon as what they wait for is done; prints every line prefixed by its stage."""
-
-    def __init__(self, root, jobs: int, out=sys.stdout, env=None):
-        self.root, self.jobs, self.out, self.env = Path(root), jobs, out, env  # env: DVC's; None: this process's
-        self.seconds, self.failed = {}, None
-        self._print_lock = threading.Lock()
-
-    def say(self, text: str) -> None:
-        with self._print_lock:
-            print(text, file=self.out, flush=True)
-
-    def call(self, args, label: str, finished=lambda name: None) -> int:
-        """Run one dvc command, echoing its output prefixed by the stage it is running and timing each stage;
-        `finished(stage)` as soon as the command goes on to its next stage."""
-        current, since = label, time.perf_counter()
-        with subprocess.Popen(["dvc", "--wait-for-lock", *args], cwd=self.root, env=self.env,
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) as proc:
-            for line in proc.stdout:
-                started = STAGE_START.search(line)
-                if started:
-                    now = time.perf_counter()
-                    if current != label:
-                        self.seconds[current] = now - since
-                        finished(current)
-                    current, since = started.group(1), now
-                self.say(f"{current} | {line.rstrip()}")
-        if current != label:
-            self.seconds[current] = time.perf_counter() - since
-        return proc.returncode
-
-    def run(self, todo: list) -> bool:
-        """Run every Group of `todo`; False once one fails (the running ones finish, no new one starts)."""
-        done, wake = set(), threading.Condition()
-        running = 0
-
-        def finished(name):
-            with wake:
-                done.add(name)
-                wake.notify_all()
-
-        def lane(group):
-            nonlocal running
-            code = 1
-            try:
-                code = self.call(["repro", "--single-item", *group.stages], group.stages[0], finished)
-            finally:  # an exception here fails the group (its traceback printed) instead of leaving the run waiting
-                with wake:
-                    running -= 1
-                    if code:
-                        self.failed = self.failed or " ".join(name for name in group.stages if name not in done)
-                    else:
-                        done.update(group.stages)
-                    wake.notify_all()
-
-        with wake:
-            while todo and not self.failed:
-                ready = [group for group in todo if group.after <= done]  # todo is in priority order
-                if ready and running < self.jobs:
-                    group = ready[0]
-                    todo.remove(group)
-                    running += 1
-                    threading.Thread(target=lane, args=(group,), daemon=True).start()
+def run_lanes(groups: dict, after: dict, jobs: int, repro) -> list:
+    """Call `repro(stages)` (an exit status) for each group once those it waits for are done, `jobs` at a time, the
+    earliest in `groups` first; the failed groups (after a failure nothing new starts, the running ones finish)."""
+    sorter, ready, running, failed = TopologicalSorter(after), [], {}, []
+    sorter.prepare()
+    with ThreadPoolExecutor(max_workers=jobs) as pool:
+        while running or (sorter.is_active() and not failed):
+            ready = sorted([*ready, *sorter.get_ready()], key=list(groups).index)
+            while ready and len(running) < jobs and not failed:
+                first = ready.pop(0)
+                running[pool.submit(repro, groups[first])] = first
+            finished, _ = wait(running, return_when=FIRST_COMPLETED)
+            for future in finished:
+                first = running.pop(future)
+                if future.exception():  # the group fails, its traceback printed
+                    traceback.print_exception(future.exception())
+                if future.exception() or future.result():
+                    failed.append(first)
                 else:
-                    wake.wait()
-            wake.wait_for(lambda: running == 0)
-        return not self.failed
+                    sorter.done(first)
+    return failed
+
+
+def call(root, args: list, label: str, out, env=None) -> int:
+    """Run `dvc --wait-for-lock <args>` at `root`, each line of its output printed to `out` after `label |`; its
+    exit status. `env`: DVC's environment (None: this process's)."""
+    with subprocess.Popen(["dvc", "--wait-for-lock", *args], cwd=root, env=env, stdout=subprocess.PIPE,
+                          stderr=subprocess.STDOUT, text=True) as proc:
+        for line in proc.stdout:
+            with PRINTING:
+                print(f"{label} | {line.rstrip()}", file=out, flush=True)
+    return proc.returncode
 
 
 def reproduce(root=".", jobs: int = 2, out=sys.stdout, preloaded: bool = True) -> dict:
-    """Bring every stage of the DVC project at `root` up to date, `jobs` lanes at a time; {stage: seconds} of
-    the stages that ran. Raises SystemExit naming the failed stages if one fails. `preloaded`: TensorFlow stages
-    fork from a preload server."""
-    upstream, stale, later = stale_graph(root)
-    if not stale:
-        print("Data and pipelines are up to date.", file=out, flush=True)
-        return {}
+    """Bring every stage of the DVC project at `root` up to date, `jobs` lanes at a time; {the stages of each
+    `dvc repro` that ran: its wall seconds}. `preloaded`: TensorFlow stages fork from a preload server."""
     if not shutil.which("dvc"):
         raise SystemExit("error: dvc is not on PATH: run `make run`, or `source .venv/bin/activate` first")
+    groups, after, later = plan(*read_project(root))
+    if not groups and not later:
+        print("Data and pipelines are up to date.", file=out, flush=True)
+        return {}
+    seconds = {}
     with preload.server() if preloaded and preload.supported() else nullcontext() as env:
-        lanes = Lanes(root, jobs, out, env)
-        if not lanes.run(groups(upstream, stale, later)):
-            raise SystemExit(f"error: dvc repro of {lanes.failed} failed (its output above says why); the stages "
-                             "that finished keep their outputs")
-        if any(name in later for name in stale) and lanes.call(["repro"], "dvc repro"):
+        def repro(label: str, *args) -> int:
+            start = time.perf_counter()
+            code = call(root, ["repro", *args], label, out, env)
+            seconds[label] = time.perf_counter() - start
+            return code
+
+        failed = run_lanes(groups, after, jobs, lambda stages: repro(" ".join(stages), "--single-item", *stages))
+        if failed:
+            raise SystemExit(f"error: dvc repro of {' '.join(' '.join(groups[first]) for first in failed)} failed "
+                             "(its output above says why); the stages that finished keep their outputs")
+        if later and repro("dvc repro"):
             raise SystemExit("error: dvc repro of the exclusive stages failed")
-    return lanes.seconds
+    return seconds
 
 
 def main() -> None:
