@@ -1,14 +1,20 @@
 """edgecompress.tools.preload: a TensorFlow stage forked from the server behaves as the same script run fresh."""
 import contextlib
 import os
+import re
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
+import threading
 import time
+from pathlib import Path
 
 import pytest
 
+from conftest import ROOT, write_params
 from edgecompress.core.names import PRELOAD_SOCKET
 from edgecompress.tools import preload
 
@@ -131,3 +137,95 @@ def test_a_malformed_request_is_dropped_and_the_server_goes_on(folder, env):
             assert conn.recv(100) == b""  # closed without a reply
     result = stage(folder, env, "exit")
     assert "preloaded=True" in result.stdout and result.returncode == 3
+
+
+def test_threads_counts_every_thread_of_the_process():
+    before, done = preload.threads(), threading.Event()
+    thread = threading.Thread(target=done.wait)
+    thread.start()
+    try:
+        assert preload.threads() == before + 1
+    finally:
+        done.set()
+        thread.join()
+
+
+# a server without TensorFlow (nothing it forks here needs it) that first starts `argv[2]` threads of its own
+THREADED_SERVER = """import socket, sys, threading, time
+from edgecompress.tools import preload
+for _ in range(int(sys.argv[2])):
+    threading.Thread(target=time.sleep, args=(600,), daemon=True).start()
+preload.MODULES = ()
+preload.serve(socket.socket(fileno=int(sys.argv[1])))
+"""
+
+
+@contextlib.contextmanager
+def threaded_server(extra_threads):
+    """preload.server(), but the server runs `extra_threads` more threads than its own."""
+    with tempfile.TemporaryDirectory(prefix="edgecompress-") as temp:
+        path = str(Path(temp) / "preload.sock")
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as listener:
+            listener.bind(path)
+            listener.listen(8)
+            proc = subprocess.Popen([sys.executable, "-c", THREADED_SERVER, str(listener.fileno()),
+                                     str(extra_threads)], pass_fds=[listener.fileno()], stdin=subprocess.DEVNULL)
+        try:
+            yield {**os.environ, PRELOAD_SOCKET: path}
+        finally:
+            proc.terminate()
+            proc.wait()
+
+
+@pytest.mark.parametrize("extra_threads", [0, 1])
+def test_a_server_with_a_second_thread_forks_nothing_and_the_stage_runs_in_its_own_process(folder, extra_threads):
+    with threaded_server(extra_threads) as env:
+        client = subprocess.Popen([sys.executable, "stage.py", "ok"], cwd=folder, env={**env, "NOTE": "t"},
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        stdout, stderr = client.communicate(timeout=120)
+    assert client.returncode == 0, stderr
+    assert f"cwd={folder} argv=['stage.py', 'ok'] NOTE=t " in stdout
+    ran_in = int(re.search(r" pid=(\d+) ", stdout)[1])
+    if extra_threads:
+        assert ran_in == client.pid  # the stage's own process
+        assert stderr == "preload: the server has 2 threads; running this stage in its own process\nto stderr\n"
+    else:
+        assert ran_in != client.pid  # forked by the server
+        assert stderr == "to stderr\n"
+
+
+def model_files(model_dir: Path) -> dict:
+    """{path: bytes} of the SavedModel under model_dir/model and of every model_dir/tflite/*.tflite."""
+    return {path.relative_to(model_dir).as_posix(): path.read_bytes()
+            for path in [*model_dir.glob("model/**/*"), *model_dir.glob("tflite/*.tflite")] if path.is_file()}
+
+
+def test_a_forked_train_and_convert_write_the_same_bytes_as_fresh_processes(env, tmp_path):
+    fresh = {key: value for key, value in env.items() if key != PRELOAD_SOCKET}
+
+    def stage(project, stage_env, script, *args):
+        # -X importtime lists every module the stage's own process imports: tensorflow only where it ran there
+        result = subprocess.run([sys.executable, "-X", "importtime", f"stages/{script}.py", *args], cwd=project,
+                                env=stage_env, capture_output=True, text=True, timeout=300)
+        assert result.returncode == 0, result.stderr
+        imported = re.search(r"\|\s+tensorflow$", result.stderr, re.MULTILINE) is not None
+        assert imported == (stage_env is fresh), f"{project.name} {script}:\n{result.stderr}"
+
+    written = {}
+    for name, stage_env in (("forked", env), ("fresh", fresh)):
+        project = tmp_path / name
+        shutil.copytree(ROOT / "stages", project / "stages")
+        write_params(project, {"train": {"epochs": 1, "width": 0.125},
+                               "convert": {"quantizations": ["fp32", "int8"], "representative_samples": 8}})
+        if name == "forked":
+            stage(project, stage_env, "prepare", "data")
+        else:  # the same data for both: what is compared is train's and convert's
+            shutil.copytree(tmp_path / "forked" / "data", project / "data")
+        stage(project, stage_env, "train", "data", "models/baseline")
+        stage(project, stage_env, "convert", "data", "models/baseline")
+        written[name] = model_files(project / "models/baseline")
+    assert sorted(written["fresh"]) == ["model/keras_metadata.pb", "model/saved_model.pb",
+                                        "model/variables/variables.data-00000-of-00001",
+                                        "model/variables/variables.index", "tflite/fp32.tflite", "tflite/int8.tflite"]
+    for path, data in written["fresh"].items():
+        assert written["forked"].get(path) == data, path

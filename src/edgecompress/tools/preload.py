@@ -4,10 +4,13 @@ DVC still starts every stage as a process of its own and caches it as before; th
 command line, working directory, environment and standard streams to the server, which forks a child that runs
 the script and reports its exit status back. The child skips TensorFlow's import (about 4 s of CPU), and the
 server has created no TensorFlow context or thread pool before the fork, so the child trains and converts
-exactly as a fresh process does. Linux without an NVIDIA GPU only: device discovery, part of the import, starts
-CUDA, which does not survive a fork. Without the server (a plain `dvc repro`) every stage runs as it is.
+exactly as a fresh process does. A fork copies only the forking thread, and a lock that another thread held stays
+held in the child: a server with a second thread forks nothing, and the stage runs in its own process. Linux
+without an NVIDIA GPU only: device discovery, part of the import, starts CUDA, which does not survive a fork.
+Without the server (a plain `dvc repro`) every stage runs as it is.
 """
 import atexit
+import ctypes
 import glob
 import importlib
 import json
@@ -32,6 +35,30 @@ LENGTH = struct.Struct("!I")
 
 def supported() -> bool:
     return sys.platform == "linux" and not glob.glob("/dev/nvidia[0-9]*")
+
+
+def threads() -> int:
+    """The threads of this process, C++ ones that Python's threading module never sees included (Linux)."""
+    return len(os.listdir("/proc/self/task"))
+
+
+def _stop_blas_threads() -> None:
+    """Join the worker threads of every OpenBLAS loaded (numpy's, scipy's), as its own fork handler does at a fork.
+
+    Each starts one fewer worker than there are cores as it loads, and starts them again on its next call (the
+    server makes none). A library without the function keeps its threads, and the server then forks nothing.
+    """
+    with open("/proc/self/maps") as maps:  # address, permissions, offset, device, inode[, path]
+        paths = {fields[5].strip() for fields in map(lambda line: line.split(maxsplit=5), maps)
+                 if len(fields) == 6 and "openblas" in os.path.basename(fields[5])}
+    for path in paths:
+        try:
+            library = ctypes.CDLL(path, mode=os.RTLD_NOLOAD)  # only one already loaded
+        except OSError:
+            continue
+        shutdown = getattr(library, "blas_thread_shutdown_", None)
+        if shutdown is not None:
+            shutdown()
 
 
 @contextmanager
@@ -62,6 +89,7 @@ def serve(listener: socket.socket) -> None:
     for module in MODULES:
         importlib.import_module(module)
     preset = {key: value for key, value in os.environ.items() if before.get(key) != value}  # what the imports set
+    _stop_blas_threads()  # the imports' only threads: the server is left with its own
     parent = os.getppid()
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # the kernel reaps the children
     listener.settimeout(1.0)
@@ -76,14 +104,21 @@ def serve(listener: socket.socket) -> None:
                 request, fds = _receive(conn)
             except (OSError, ValueError):
                 continue
-            if os.fork() == 0:
-                try:
-                    listener.close()
-                    _run_child(conn, request, fds, preset)
-                finally:
-                    os._exit(1)  # the child never returns to the server's loop
-            for fd in fds:
-                os.close(fd)
+            try:
+                count = threads()
+                if count != 1:  # refused: the stage runs in its own process, as without a server
+                    conn.sendall(f"refused the server has {count} threads\n".encode())
+                elif os.fork() == 0:
+                    try:
+                        listener.close()
+                        _run_child(conn, request, fds, preset)
+                    finally:
+                        os._exit(1)  # the child never returns to the server's loop
+            except OSError:  # the stage is gone, or no fork: it runs in its own process
+                pass
+            finally:
+                for fd in fds:
+                    os.close(fd)
 
 
 def _receive(conn) -> tuple:
@@ -177,6 +212,9 @@ def hand_off() -> None:
     except OSError:
         started = ""
     if not started.startswith("pid "):
+        if started.startswith("refused "):
+            print(f"preload: {started.removeprefix('refused ').strip()}; running this stage in its own process",
+                  file=sys.stderr, flush=True)
         conn.close()
         return
     child = int(started.split()[1])
