@@ -2,6 +2,7 @@
 its method, fine-tuned on DATA_DIR; its teacher, if the entry names one, is the model of that name beside it."""
 from pathlib import Path
 
+from edgecompress import methods
 from edgecompress.core import params
 from edgecompress.core.errors import UserError, run_stage
 
@@ -14,20 +15,18 @@ def main(data_dir, source_dir, model_dir):
     entry = p["models"][name]
     if Path(source_dir).name != entry["from"]:
         raise UserError(f"compress: {source_dir} is not models.{name}.from ({entry['from']}); run it as dvc.yaml does")
-    from edgecompress import methods  # TensorFlow loads only once the graph is valid
-    from edgecompress.train import runs
-
     if entry["method"] not in methods.METHODS:
         raise UserError(f"params: models.{name}.method = {entry['method']!r} is not allowed; expected a method: "
                         f"{', '.join(methods.METHODS)}")
     section = params.load(entry["method"], schemas=methods.RULES)[entry["method"]]
     compression = methods.create(entry["method"], params.settings(section, methods.RULES[entry["method"]], name,
                                                                   entry))
+    from edgecompress.train import runs  # TensorFlow loads only once params are valid
+
     strategy = runs.strategy(p["train"], f"compress {name}", compression.undistributable)
     if "teacher" in entry:
-        teacher_dir = Path(model_dir).parent / entry["teacher"]
         with strategy.scope():
-            compression.use_teacher(runs.load(teacher_dir)[0], entry["teacher"])
+            compression.use_teacher(runs.load(Path(model_dir).parent / entry["teacher"])[0], entry["teacher"])
     runs.compress(compression, source_dir, model_dir, data_dir, p["train"], p["seed"], strategy)
 
 

@@ -20,7 +20,7 @@ def main(data_dir, teacher_dir, model_dir):
         fit = runs.train_student(distiller, data_dir, p["train"], cfg, seed, record.input_range)
     weights = {"labels": cfg["alpha"], "teacher": 1 - cfg["alpha"], "temperature": cfg["temperature"]}
     runs.save(model_dir, student, fit, chief=distribute.is_chief(strategy), teacher=Path(teacher_dir).name,
-              input_range=record.input_range, architecture=cfg["student"], distillation=weights)
+              input_range=record.input_range, architecture=cfg["student"], method="distill", facts=weights)
 
 
 if __name__ == "__main__":

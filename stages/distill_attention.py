@@ -23,7 +23,7 @@ def main(data_dir, teacher_dir, model_dir):
         fit = runs.train_student(distiller, data_dir, p["train"], cfg, seed, record.input_range)
     runs.save(model_dir, student, fit, chief=distribute.is_chief(strategy), teacher=Path(teacher_dir).name,
               input_range=record.input_range, architecture=cfg["student"],
-              attention={**attention, "temperature": cfg["temperature"], "pairs": pairs})
+              method="distill_attention", facts={**attention, "temperature": cfg["temperature"], "pairs": pairs})
 
 
 if __name__ == "__main__":

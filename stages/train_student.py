@@ -18,7 +18,7 @@ def main(data_dir, model_dir):
         student = runs.build_student(cfg, read_json(Path(data_dir) / "dataset.json"))
         fit = runs.train_student(student, data_dir, p["train"], cfg, seed, input_range)
     runs.save(model_dir, student, fit, chief=distribute.is_chief(strategy), input_range=input_range,
-              architecture=cfg["student"])
+              architecture=cfg["student"], method="train_student")
 
 
 if __name__ == "__main__":

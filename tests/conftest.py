@@ -38,7 +38,7 @@ TINY = {
 def merged(base: dict, override: dict) -> dict:
     out = dict(base)
     for key, value in override.items():
-        out[key] = merged(base[key], value) if isinstance(value, dict) else value
+        out[key] = merged(base.get(key, {}), value) if isinstance(value, dict) else value
     return out
 
 

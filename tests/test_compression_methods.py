@@ -8,7 +8,7 @@ from edgecompress.measure import tflite_weights
 from edgecompress.train import training
 from edgecompress.core.backend import keras, tf
 from edgecompress.core.errors import UserError
-from edgecompress.methods import clustering, pruning, quantization
+from edgecompress.methods import _cluster_kernels, _qat_schemes, pruning
 
 
 @pytest.mark.parametrize("begin, end, frequency, total, expected", [
@@ -27,10 +27,10 @@ def test_nearest_centroids_agree_with_tfmot_argmin(shape, clusters):
     weight = tf.constant(rng.normal(size=shape).astype(np.float32))
     centroids = tf.constant(rng.normal(size=clusters).astype(np.float32))  # unsorted, as training leaves them
     expected = tf.argmin(tf.abs(tf.expand_dims(weight, -1) - centroids), axis=-1)
-    found = clustering.nearest_centroids(weight, centroids)
+    found = _cluster_kernels.nearest_centroids(weight, centroids)
     assert found.dtype == expected.dtype and found.shape == weight.shape
     np.testing.assert_array_equal(found.numpy(), expected.numpy())
-    hand = clustering.nearest_centroids(tf.constant([-5.0, 0.1, 0.6, 2.0, 2.2, 9.0]),
+    hand = _cluster_kernels.nearest_centroids(tf.constant([-5.0, 0.1, 0.6, 2.0, 2.2, 9.0]),
                                         tf.constant([1.0, -1.0, 0.0, 3.0]))
     assert hand.numpy().tolist() == [1, 2, 0, 0, 3, 3]  # 2.0, halfway between 1 and 3, goes to the smaller
 
@@ -42,7 +42,7 @@ def test_per_channel_nearest_centroids_agree_with_tfmot_per_channel_argmin(chann
     centroids = tf.constant(rng.normal(size=(weight.shape[channel_axis], 9)).astype(np.float32))
     moved = np.moveaxis(weight.numpy(), channel_axis, 0)
     expected = np.stack([np.abs(moved[c][..., None] - centroids[c].numpy()).argmin(-1) for c in range(len(moved))])
-    found = clustering.nearest_centroids_per_channel(weight, centroids, channel_axis)
+    found = _cluster_kernels.nearest_centroids_per_channel(weight, centroids, channel_axis)
     assert found.dtype == tf.int64 and found.shape == weight.shape
     np.testing.assert_array_equal(np.moveaxis(found.numpy(), channel_axis, 0), expected)
 
@@ -53,11 +53,11 @@ def test_per_channel_clustered_weights_and_gradients_are_tfmots(data_format, sha
     channels = shape[1 if data_format == "channels_first" else -1]
     centroids = tf.Variable(rng.normal(size=(channels, 5)).astype(np.float32))
     weight = tf.Variable(rng.normal(size=shape).astype(np.float32))
-    algorithm = clustering.clustering_algorithm.ClusteringAlgorithmPerChannel(
-        centroids, clustering.clustering_algorithm.GradientAggregation.SUM, data_format)
+    algorithm = _cluster_kernels.clustering_algorithm.ClusteringAlgorithmPerChannel(
+        centroids, _cluster_kernels.clustering_algorithm.GradientAggregation.SUM, data_format)
     indices, upstream = tf.constant(rng.integers(0, 5, size=shape)), tf.constant(rng.normal(size=shape))
     results = []
-    for clustered_weight in (clustering._looped_clustered_weight, clustering._clustered_weight_per_channel):
+    for clustered_weight in (_cluster_kernels._looped_clustered_weight, _cluster_kernels._clustered_weight_per_channel):
         with tf.GradientTape() as tape:
             clustered = clustered_weight(algorithm, indices, weight)
             loss = tf.reduce_sum(clustered * tf.cast(upstream, tf.float32))
@@ -104,7 +104,7 @@ def test_pcqat_keeps_zeros_in_every_sparse_layer_after_a_dense_one(tmp_path):
     """TFMOT shares one weight quantizer and disables sparsity for all once a dense layer comes first."""
     training.seed_everything(0)
     kernel = sparse_clustered_kernel()
-    model = quantization.quantize(two_conv_model(kernel), "clusters_and_sparsity")
+    model = _qat_schemes.quantize(two_conv_model(kernel), "clusters_and_sparsity")
     model.compile(optimizer=keras.optimizers.Adam(0.05), loss="mse")
     rng = np.random.default_rng(0)
     model.fit(rng.random((32, 8, 8, 1)), rng.random((32, 2)), epochs=2, batch_size=8, verbose=0)

@@ -82,8 +82,8 @@ def test_a_package_dropped_from_a_stages_deps_is_caught():
 
 def test_imports_are_followed_into_sub_packages_and_lazy_imports():
     compress = library_code(ROOT / "stages/compress.py")
-    assert "src/edgecompress/methods" in compress  # imported only inside main(), after the graph check
-    assert "src/edgecompress/data" in compress  # through train.runs
+    assert "src/edgecompress/methods" in compress
+    assert "src/edgecompress/data" in compress  # through train.runs, imported only inside main() after the params check
     assert "src/edgecompress/measure" not in compress
 
 

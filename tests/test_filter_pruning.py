@@ -5,7 +5,7 @@ import pytest
 from edgecompress.train import macs, models
 from edgecompress.core.backend import keras, tfmot
 from edgecompress.core.errors import UserError
-from edgecompress.methods.filter_surgery import Plan, choose, prune_filters
+from edgecompress.methods._filter_surgery import Plan, choose, prune_filters
 from edgecompress.methods.filter_pruning import FilterPrune
 from edgecompress.methods.knowledge_distillation import allocate
 
@@ -125,8 +125,8 @@ def test_rounds_compound_to_the_ratio():
     for _ in range(method.rounds):
         model = method.apply(model, None, 1)
     facts = method.facts()
-    assert facts["filter_criterion"] == "l1"
-    assert [(g["filters"], g["kept"]) for g in facts["filter_groups"] if not g["whole"]][:2] == [(8, 2), (8, 2)]
+    assert facts["criterion"] == "l1"
+    assert [(g["filters"], g["kept"]) for g in facts["groups"] if not g["whole"]][:2] == [(8, 2), (8, 2)]
     assert model.get_layer("stage3_block1_a_conv").filters == 8  # 32 filters, a quarter kept
 
 

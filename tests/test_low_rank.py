@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from edgecompress.methods import factorization
+from edgecompress.methods import _factorization
 from edgecompress.train import macs, models
 from edgecompress.core.backend import keras
 from edgecompress.core.errors import UserError
@@ -23,13 +23,13 @@ def matrix_with_singular_values(values, rows=6, columns=4, seed=0):
 def test_energy_picks_the_fewest_singular_values_that_keep_it(energy, rank):
     # squares 16, 9, 4, 1 of 30: one value keeps 0.533, two 0.833, three 0.967
     singular_values = np.linalg.svd(matrix_with_singular_values([4.0, 3.0, 2.0, 1.0]), compute_uv=False)
-    assert factorization.rank_for_energy(singular_values, energy) == rank
+    assert _factorization.rank_for_energy(singular_values, energy) == rank
 
 
 def test_rank_ratio_rounds_up_and_keeps_one():
-    assert factorization.rank_for_ratio(256, 0.25) == 64
-    assert factorization.rank_for_ratio(10, 0.25) == 3
-    assert factorization.rank_for_ratio(3, 0.01) == 1
+    assert _factorization.rank_for_ratio(256, 0.25) == 64
+    assert _factorization.rank_for_ratio(10, 0.25) == 3
+    assert _factorization.rank_for_ratio(3, 0.01) == 1
 
 
 def small_model():
@@ -54,8 +54,8 @@ NAMES = ["conv_a", "conv_b", "pointwise", "dense", "logits"]
 
 def test_at_full_rank_the_factorized_model_computes_the_same_function():
     model = small_model()
-    full = {name: min(factorization.kernel_matrix(model.get_layer(name)).shape) for name in NAMES}
-    factorized = factorization.factorize(model, full)
+    full = {name: min(_factorization.kernel_matrix(model.get_layer(name)).shape) for name in NAMES}
+    factorized = _factorization.factorize(model, full)
     x = np.random.default_rng(4).random((3, 12, 12, 3)).astype("float32")
     np.testing.assert_allclose(factorized.predict(x, verbose=0), model.predict(x, verbose=0), atol=1e-5)
     for name in NAMES:
@@ -68,15 +68,15 @@ def test_at_full_rank_the_factorized_model_computes_the_same_function():
 def test_a_sequential_model_is_factorized_too():
     model = keras.Sequential([keras.Input((6,)), layers.Dense(8, activation="relu", name="hidden"),
                               layers.Dense(3, name="out")])
-    factorized = factorization.factorize(model, {"hidden": 6, "out": 3})
+    factorized = _factorization.factorize(model, {"hidden": 6, "out": 3})
     x = np.random.default_rng(5).random((4, 6)).astype("float32")
     np.testing.assert_allclose(factorized(x).numpy(), model(x).numpy(), atol=1e-5)
 
 
 def test_a_truncated_layer_is_the_best_approximation_of_its_rank():
     model = small_model()
-    factorized = factorization.factorize(model, {"dense": 2})
-    kernel = factorization.kernel_matrix(model.get_layer("dense"))
+    factorized = _factorization.factorize(model, {"dense": 2})
+    kernel = _factorization.kernel_matrix(model.get_layer("dense"))
     product = factorized.get_layer("dense_basis").get_weights()[0] @ factorized.get_layer("dense").get_weights()[0]
     u, s, vt = np.linalg.svd(kernel)
     np.testing.assert_allclose(product, (u[:, :2] * s[:2]) @ vt[:2], atol=1e-5)
@@ -89,7 +89,7 @@ def test_the_method_splits_only_layers_that_get_smaller_and_counts_what_it_saved
                       "learning_rate": 0.001})
     factorized = method.apply(model, None, 1)
     facts = method.facts()
-    assert facts["unsupported_layers"] == ["depthwise (DepthwiseConv2D)"]
+    assert method.properties()["unsupported_layers"] == ["depthwise (DepthwiseConv2D)"]
     chosen = {c["layer"]: c for c in facts["factorized_layers"]}
     assert set(chosen) == {"conv_b", "pointwise", "dense", "logits"}  # conv_a skipped
     for name, choice in chosen.items():
@@ -110,7 +110,7 @@ def test_a_layer_called_twice_stays_whole_and_is_listed():
     model = keras.Model(image, layers.Dense(30, name="out")(hidden))
     method = LowRank({"energy": 0.5, "rank_ratio": None, "skip_layers": [], "epochs": 1, "learning_rate": 0.1})
     factorized = method.apply(model, None, 1)
-    assert method.facts()["unsupported_layers"] == ["shared (Dense)"]
+    assert method.properties()["unsupported_layers"] == ["shared (Dense)"]
     assert [c["layer"] for c in method.facts()["factorized_layers"]] == ["hidden", "out"]
     x = np.random.default_rng(6).random((2, 6)).astype("float32")
     np.testing.assert_allclose(factorized.get_layer("shared")(x).numpy(), model.get_layer("shared")(x).numpy())

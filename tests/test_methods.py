@@ -33,7 +33,7 @@ def test_prune_wraps_every_conv_and_dense_but_the_skipped_and_strips_them(tmp_pa
     model = method.apply(baseline(), TrainingRecord(1, 1, 0), steps=10)
     pruned = wrapped(model, "PruneLowMagnitude")
     assert len(pruned) == 19 and "stem_conv" not in pruned and "logits" not in pruned
-    assert sorted(method.facts()["pruned_layers"]) == pruned
+    assert sorted(method.properties()["pruned_layers"]) == pruned
     assert [c.__class__.__name__ for c in method.callbacks()] == ["UpdatePruningStep"]
     split = on_disk(tmp_path, {"train": (np.zeros((8, 32, 32, 1), np.uint8), np.zeros(8, np.int64))})["train"]
     assert wrapped(method.finish(model, streams.images(split, batch_size=8)), "PruneLowMagnitude") == []
@@ -45,7 +45,7 @@ def test_cluster_sparse_clusters_exactly_the_upstream_pruned_layers():
     model = method.apply(baseline(), upstream, steps=10)
     clustered = wrapped(model, "ClusterWeights")
     assert clustered == sorted(upstream.pruned_layers)
-    assert method.facts() == {"clustered_layers": list(upstream.pruned_layers), "clusters": 4,
+    assert method.properties() == {"clustered_layers": list(upstream.pruned_layers), "clusters": 4,
                               "pruned_layers": list(upstream.pruned_layers), "unsupported_layers": []}
 
 
@@ -55,7 +55,7 @@ def test_qat_carries_what_its_upstream_made_and_is_quantization_aware():
     method = methods.create("pcqat", FINE_TUNING)
     model = method.apply(baseline(), upstream, steps=10)
     assert wrapped(model, "QuantizeWrapperV2")
-    assert method.facts() == {"quantization_aware": True, "pruned_layers": ("a",), "clustered_layers": ("a",),
+    assert method.properties() == {"quantization_aware": True, "pruned_layers": ("a",), "clustered_layers": ("a",),
                               "clusters": 8, "unsupported_layers": ("b (PReLU)",)}
 
 
@@ -97,9 +97,10 @@ def test_filter_pruning_in_rounds_then_distillation_with_auto_weights(tmp_path, 
     base, pruned = (TrainingRecord.read(f"models/{m}/train.json") for m in ("baseline", "filter_pruned"))
     assert pruned.epochs == 2 and len((tmp_path / "plots/train/filter_pruned.csv").read_text().splitlines()) == 3
     assert pruned.macs < 0.2 * base.macs and pruned.params_count < 0.2 * base.params_count
-    assert all(g["kept"] == g["filters"] // 4 for g in pruned.filter_groups if not g["whole"])  # a quarter kept
+    assert all(g["kept"] == g["filters"] // 4 for g in pruned.facts["groups"] if not g["whole"])  # a quarter kept
+    assert pruned.method == "filter_prune"
     kd = TrainingRecord.read("models/filter_pruned_kd/train.json")
-    weights = kd.distillation
+    weights = kd.facts
     assert kd.teacher == "baseline" and kd.macs == pruned.macs
     assert weights["labels"] + weights["teacher"] == pytest.approx(1)
     assert weights["labels"] == pytest.approx(methods.knowledge_distillation.allocate(weights["gain_labels"],

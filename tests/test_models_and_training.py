@@ -9,7 +9,8 @@ from edgecompress.train import models, training
 from edgecompress.data import streams
 from edgecompress.core.backend import keras
 from edgecompress.core.errors import UserError
-from edgecompress.methods.pruning import PruneRegistry, prunes
+from edgecompress.methods.pruning import prunes
+from tensorflow_model_optimization.python.core.sparsity.keras.prune_registry import PruneRegistry  # after backend
 
 
 def test_resnet18_topology_and_width():
@@ -128,7 +129,7 @@ def test_reestimate_batch_norm_averages_the_batch_statistics(tmp_path):
 
 @pytest.mark.parametrize("preserve", ["none", "clusters_and_sparsity"])
 def test_a_quantization_aware_model_counts_the_parameters_of_its_float_model(preserve):
-    from edgecompress.methods.quantization import quantize
+    from edgecompress.methods._qat_schemes import quantize
 
     model = models.build("resnet18", (32, 32, 1), 10, 0.125)
     qat = quantize(model, preserve)

@@ -112,12 +112,12 @@ def test_every_stage_runs_on_the_users_model_taken_as_it_is(repo, monkeypatch):
     pruned = json.loads((repo / "models/pruned/train.json").read_text())
     assert sorted(pruned["pruned_layers"]) == ["sep1", "sep2"] and pruned["input_range"] == [-1, 1]
     assert json.loads((repo / "models/student_distilled/train.json").read_text())["teacher"] == "baseline"
-    groups = json.loads((repo / "models/filter_pruned/train.json").read_text())["filter_groups"]
+    groups = json.loads((repo / "models/filter_pruned/train.json").read_text())["facts"]["groups"]
     assert {tuple(sorted(g["layers"])): g["kept"] for g in groups} == {("conv", "sep2"): 8, ("sep1",): 8, ("head",): 10}
     lowrank = json.loads((repo / "models/lowrank/train.json").read_text())
-    assert [f["layer"] for f in lowrank["factorized_layers"]] == ["conv", "head"]
+    assert [f["layer"] for f in lowrank["facts"]["factorized_layers"]] == ["conv", "head"]
     assert lowrank["unsupported_layers"] == ["sep1 (SeparableConv2D)", "sep2 (SeparableConv2D)"]
-    pairs = json.loads((repo / "models/student_attention/train.json").read_text())["attention"]["pairs"]
+    pairs = json.loads((repo / "models/student_attention/train.json").read_text())["facts"]["pairs"]
     assert {p["teacher"] for p in pairs} == {"relu"}  # the user's model computes at one size: 16x16 after `conv`
     # the runner scales the test images as the model was trained: the fp32 file scores what Keras scores
     x, y = read_split(repo / "data/test")

@@ -125,11 +125,11 @@ def test_lowrank_and_the_attention_student_are_counted_on_their_saved_models(pip
         assert metrics_of(pipeline, name)["params_count"] == models.count_parameters(model), name
         assert metrics_of(pipeline, name)["macs"] == macs.count(model), name
     record = json.loads((pipeline / "models/lowrank/train.json").read_text())
-    split = {f["layer"] for f in record["factorized_layers"] if f["factorized"]}
+    split = {f["layer"] for f in record["facts"]["factorized_layers"] if f["factorized"]}
     assert split and {f"{name}_basis" for name in split} <= {layer.name for layer in saved["lowrank"].layers}
     assert metrics_of(pipeline, "lowrank")["params_count"] < metrics_of(pipeline, "baseline")["params_count"]
     assert metrics_of(pipeline, "lowrank")["macs"] < metrics_of(pipeline, "baseline")["macs"]
-    attention = json.loads((pipeline / "models/student_attention/train.json").read_text())["attention"]
+    attention = json.loads((pipeline / "models/student_attention/train.json").read_text())["facts"]
     assert attention["beta"] == tiny_params(pipeline)["distill_attention"]["beta"] and attention["pairs"]
     assert f"`student_attention` matched {attention['pairs'][0]['student']}" in (pipeline / "report/report.md").read_text()
 
@@ -216,6 +216,24 @@ def test_a_student_param_reruns_exactly_its_students(pipeline, key, value, direc
                                                   ("distill_attention", "student_attention"))}
     assert descendants(pipeline, changed) == direct | {stage_of(kind, students[s]) for s in direct
                                                        for kind in ("convert", "evaluate")} | {"report"}
+
+
+@pytest.mark.parametrize("path, expected", [
+    ("requirements.lock", "every stage"),  # the pinned libraries decide every model and every measurement
+    ("src/edgecompress/tools/lanes.py", set()),  # how stages run, never what they compute
+    ("src/edgecompress/tools/preload.py", set()),
+    ("src/edgecompress/report/selection.py", {"report"}),
+])
+def test_an_edited_file_reruns_exactly_the_stages_it_decides(pipeline, path, expected):
+    edited = pipeline / path
+    original = edited.read_text()
+    edited.write_text(original + "# an appended comment line\n")
+    try:
+        changed = set(json.loads(run(["dvc", "status", "--json"], pipeline).stdout))
+    finally:
+        edited.write_text(original)
+    everything = set(run(["dvc", "stage", "list", "--name-only"], pipeline).stdout.split())
+    assert changed == (everything if expected == "every stage" else expected)
 
 
 def test_an_added_or_changed_image_reruns_prepare_and_everything_after_it(pipeline):

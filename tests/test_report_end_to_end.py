@@ -119,7 +119,7 @@ def test_html_report_has_the_tables_and_every_figure_as_a_png(pipeline):
     params_count = json.loads(read(pipeline, "metrics/baseline.json"))["params_count"]
     assert f"`baseline`: resnet18, {params_count:,} parameters, pixels scaled to [0, 1]" in read(pipeline,
                                                                                                 "report/report.md")
-    kd = json.loads(read(pipeline, "models/filter_pruned_kd/train.json"))["distillation"]
+    kd = json.loads(read(pipeline, "models/filter_pruned_kd/train.json"))["facts"]
     assert "`filter_pruned`: fpgm removed " in read(pipeline, "report/report.md")
     assert (f"`filter_pruned_kd`: distilled from `baseline`, label loss weight {kd['labels']:.3f}, teacher "
             f"{kd['teacher']:.3f}, allocated by paper 004's formula 7") in read(pipeline, "report/report.md")

@@ -46,14 +46,16 @@ def test_rows_are_relative_to_the_fp32_baseline():
     picks = {"small": selection.recommend(rows, {"max_gzip_kb": 1, "prefer": "accuracy"}),
              "tiny": selection.recommend(rows, {"max_gzip_kb": 0.5, "prefer": "accuracy"})}
     training = {"architecture": "imports/mine.keras", "params_count": 100, "input_range": [-1, 1],
-                "initial_weights": None, "initial_weight_layers": None, "unsupported_layers": [], "source": "baseline"}
+                "initial_weights": None, "initial_weight_layers": None, "unsupported_layers": [], "source": "baseline",
+                "method": "prune", "facts": {}}
     groups = [{"layers": ["stem_conv", "b_conv"], "filters": 8, "kept": 4, "whole": None},
               {"layers": ["logits"], "filters": 10, "kept": 10, "whole": "it is a model output"}]
     weights = {"labels": 0.25, "teacher": 0.75, "probe_epochs": 1, "untrained_accuracy": 0.1, "gain_labels": 0.2,
                "gain_teacher": 0.6}
-    trainings = {"baseline": {**training, "source": None}, "pruned": {**training, "unsupported_layers": ["prelu (PReLU)"]},
-                 "filter_pruned": {**training, "filter_criterion": "fpgm", "filter_groups": groups},
-                 "filter_pruned_kd": {**training, "teacher": "baseline", "distillation": weights}}
+    trainings = {"baseline": {**training, "source": None, "method": None},
+                 "pruned": {**training, "unsupported_layers": ["prelu (PReLU)"]},
+                 "filter_pruned": {**training, "method": "filter_prune", "facts": {"criterion": "fpgm", "groups": groups}},
+                 "filter_pruned_kd": {**training, "teacher": "baseline", "method": "filter_prune_kd", "facts": weights}}
     content = report.sections(rows, front, picks, rows[1], trainings)
     text = report.markdown(content)
     assert "`baseline`: imports/mine.keras, 100 parameters, pixels scaled to [-1, 1]" in text
@@ -78,7 +80,7 @@ def test_the_three_students_stand_side_by_side_and_factorization_is_described():
                                               ("student_attention", 200, 0.97))}
     rows = report.rows(metrics, {})
     base = {"architecture": "mobilenetv2", "input_range": [0, 1], "initial_weights": None, "unsupported_layers": [],
-            "source": None, "teacher": None, "params_count": 200}
+            "source": None, "teacher": None, "params_count": 200, "method": "train_student", "facts": {}}
     pairs = [{"student": "block_3_expand_relu", "teacher": "stem_relu", "student_size": [16, 16],
               "teacher_size": [16, 16]},
              {"student": "block_1_expand_relu", "teacher": "stem_relu", "student_size": [32, 32],
@@ -88,12 +90,13 @@ def test_the_three_students_stand_side_by_side_and_factorization_is_described():
                   {"layer": "logits", "kernel": [16, 10], "rank": 8, "full_rank": 10, "energy_kept": 0.61,
                    "factorized": False}]
     trainings = {
-        "baseline": {**base, "architecture": "resnet18", "params_count": 1000},
-        "lowrank": {**base, "source": "baseline", "params_count": 400, "factorized_layers": factorized},
-        "student_attention": {**base, "teacher": "baseline",
-                              "attention": {"beta": 1000, "kd_weight": 0, "temperature": 10, "pairs": pairs}},
-        "student_distilled": {**base, "teacher": "baseline",
-                              "distillation": {"labels": 0.1, "teacher": 0.9, "temperature": 10}},
+        "baseline": {**base, "architecture": "resnet18", "params_count": 1000, "method": None},
+        "lowrank": {**base, "source": "baseline", "params_count": 400, "method": "lowrank",
+                    "facts": {"factorized_layers": factorized}},
+        "student_attention": {**base, "teacher": "baseline", "method": "distill_attention",
+                              "facts": {"beta": 1000, "kd_weight": 0, "temperature": 10, "pairs": pairs}},
+        "student_distilled": {**base, "teacher": "baseline", "method": "distill",
+                              "facts": {"labels": 0.1, "teacher": 0.9, "temperature": 10}},
         "student_scratch": base,
     }
     text = report.markdown(report.sections(rows, selection.pareto_front(rows), {}, rows[0], trainings))

@@ -22,11 +22,8 @@ class TrainingRecord:
     clustered_layers: tuple = ()
     clusters: int = None
     unsupported_layers: tuple = ()   # "name (Type)" of layers with weights the method left as they are
-    filter_criterion: str = None     # filter pruning: how filters were chosen (fpgm, l1, l2)
-    filter_groups: tuple = ()        # filter pruning: {layers, filters, kept, whole: why left whole or null} per group
-    distillation: dict = None        # distillation: label and teacher weights (and the probe gains behind them)
-    attention: dict = None           # attention transfer: beta, kd_weight, temperature and the stage pairs matched
-    factorized_layers: tuple = ()    # low-rank: {layer, kernel, rank, full_rank, energy_kept, factorized} per layer
+    method: str = None               # what made it: a method's params section, or a training stage's name
+    facts: dict = None               # that method's or stage's own namespace: what it alone knows it did
 
     def as_dict(self) -> dict:
         return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}

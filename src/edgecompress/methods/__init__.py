@@ -5,10 +5,12 @@ from pkgutil import iter_modules
 
 
 def _discover() -> dict:
-    """{params section: Method subclass} from the `METHODS` of every module in this package."""
+    """{params section: Method subclass} from the `METHODS` of every public module in this package (a leading _
+    marks a method's TensorFlow helpers, imported when it runs)."""
     found = {}
     for module in iter_modules(__path__):
-        found.update(getattr(import_module(f"{__name__}.{module.name}"), "METHODS", {}))
+        if not module.name.startswith("_"):
+            found.update(getattr(import_module(f"{__name__}.{module.name}"), "METHODS", {}))
     return found
 
 
@@ -18,4 +20,6 @@ RULES = {name: method.rules for name, method in METHODS.items()}  # each section
 
 def create(name: str, settings: dict):
     """The method of params section `name` (a key of METHODS), configured by its validated settings."""
-    return METHODS[name](settings)
+    method = METHODS[name](settings)
+    method.name = name
+    return method

@@ -6,13 +6,16 @@ from edgecompress.core.record import TrainingRecord
 class Method:
     """A compression method configured by its params section: `apply`, fit with `callbacks`, then `finish`.
 
-    Every section has the fine-tuning `epochs` and `learning_rate`; `facts` go into the training record. A method
-    with several `rounds` is applied, fitted and finished once per round, each round on the last one's model.
+    Every section has the fine-tuning `epochs` and `learning_rate`; `properties` and `facts` go into the training
+    record, `describe` into the report. A method with several `rounds` is applied, fitted and finished once per
+    round, each round on the last one's model. A module imports TensorFlow only inside its verbs, so params and
+    the report read it without.
     """
 
     rules = fine_tuning()  # its params section's keys and what each allows
     rounds = 1
     undistributable = ""  # why fine-tuning cannot run under a tf.distribute strategy; empty where it can
+    name = ""  # the params section that configures it (set by methods.create)
 
     def __init__(self, settings: dict):
         self.settings = settings
@@ -33,6 +36,17 @@ class Method:
         """The model to save once fine-tuning is over; `train_images` (batches of float images) for what needs data."""
         return model
 
-    def facts(self) -> dict:
-        """What the method did to which layers, for the training record."""
+    def properties(self) -> dict:
+        """What the saved model's record says of its weights (TrainingRecord fields: the layers pruned or clustered,
+        those left as they are), which later methods and the evaluation read."""
         return {}
+
+    def facts(self) -> dict:
+        """What this method alone knows of what it did: the record keeps it in the method's own namespace."""
+        return {}
+
+    @staticmethod
+    def describe(model: str, record: dict) -> str:
+        """The report's sentence on what the method did to `model`, from its training record (its own facts under
+        `facts`); empty for none."""
+        return ""

@@ -5,8 +5,6 @@ filter_prune.epochs; after the last round filter_prune.ratio of the filters are 
 """
 from edgecompress.core.params import NAMES, fine_tuning, integer, number, one_of
 from edgecompress.methods.base import Method
-from edgecompress.methods.filter_surgery import prune_filters
-from edgecompress.train.training import reestimate_batch_norm
 
 
 class FilterPrune(Method):
@@ -22,6 +20,8 @@ class FilterPrune(Method):
         self.plans = []
 
     def apply(self, model, upstream, steps):
+        from edgecompress.methods._filter_surgery import prune_filters
+
         s = self.settings
         smaller, plan = prune_filters(model, s["criterion"], self.round_ratio, s["skip_layers"])
         self.plans.append(plan)
@@ -29,6 +29,8 @@ class FilterPrune(Method):
 
     def finish(self, model, train_images):
         """Re-estimate BatchNorm statistics, which lag behind the weights after fine-tuning a reshaped network."""
+        from edgecompress.train.training import reestimate_batch_norm
+
         reestimate_batch_norm(model, train_images)
         return model
 
@@ -39,8 +41,21 @@ class FilterPrune(Method):
         for group, final in zip(first.roots(), last.roots()):
             kept = len(final.keep) if final.keep is not None else final.size
             groups.append({"layers": group.producers, "filters": group.size, "kept": kept, "whole": group.whole})
-        return {"filter_groups": [g for g in groups if g["layers"]], "unsupported_layers": first.unfollowed,
-                "filter_criterion": self.settings["criterion"]}
+        return {"groups": [g for g in groups if g["layers"]], "criterion": self.settings["criterion"]}
+
+    def properties(self):
+        return {"unsupported_layers": self.plans[0].unfollowed}
+
+    @staticmethod
+    def describe(model: str, record: dict) -> str:
+        facts = record["facts"]
+        groups = facts["groups"]
+        pruned = [g for g in groups if not g["whole"]]
+        text = (f"`{model}`: {facts['criterion']} removed {sum(g['filters'] - g['kept'] for g in groups):,} of "
+                f"{sum(g['filters'] for g in groups):,} filters in {len(pruned)} of {len(groups)} channel groups "
+                "(layers joined by a residual add share one group)")
+        whole = [f"{', '.join(g['layers'])} ({g['whole']})" for g in groups if g["whole"]]
+        return text + (f"; left whole: {'; '.join(whole)}." if whole else ".")
 
 
 METHODS = {"filter_prune": FilterPrune}

@@ -3,8 +3,6 @@
 The weight of the labels against the teacher's soft targets is a param, or `auto`: paper 004's formula 7 shares
 it in proportion to the gain each source alone gives a fresh copy of the student in a short probe run.
 """
-from edgecompress.core.backend import keras
-from edgecompress.train.distillation import Distiller
 from edgecompress.core.errors import UserError
 from edgecompress.core.params import Rule, fine_tuning, integer, number
 from edgecompress.methods.base import Method
@@ -38,6 +36,8 @@ class DistillFineTune(Method):
         if alpha != "auto":
             self.alpha, self.weights = alpha, {}
             return
+        from edgecompress.core.backend import keras
+
         fresh = keras.models.clone_model(model)  # the student's architecture, newly initialised: paper 004's C
         start, epochs = fresh.get_weights(), self.settings["probe_epochs"]
         untrained = trial(fresh, 0)
@@ -49,7 +49,9 @@ class DistillFineTune(Method):
         self.weights = {"probe_epochs": epochs, "untrained_accuracy": untrained,
                         "gain_labels": gains["labels"], "gain_teacher": gains["teacher"]}
 
-    def _distiller(self, student, alpha: float) -> Distiller:
+    def _distiller(self, student, alpha: float):
+        from edgecompress.train.distillation import Distiller
+
         return Distiller(student, self.teacher, alpha, self.settings["temperature"])
 
     def apply(self, model, upstream, steps):
@@ -58,10 +60,23 @@ class DistillFineTune(Method):
     def finish(self, model, train_images):
         return model.student
 
+    def properties(self):
+        return {"teacher": self.teacher_name}
+
     def facts(self):
-        return {"teacher": self.teacher_name,
-                "distillation": {"labels": self.alpha, "teacher": 1 - self.alpha,
-                                 "temperature": self.settings["temperature"], **self.weights}}
+        return {"labels": self.alpha, "teacher": 1 - self.alpha, "temperature": self.settings["temperature"],
+                **self.weights}
+
+    @staticmethod
+    def describe(model: str, record: dict) -> str:
+        facts = record["facts"]
+        text = (f"`{model}`: distilled from `{record['teacher']}`, label loss weight {facts['labels']:.3f}, teacher "
+                f"{facts['teacher']:.3f}")
+        if "gain_labels" not in facts:
+            return text + " (params)."
+        return text + (f", allocated by paper 004's formula 7 from {facts['probe_epochs']}-epoch probes of a fresh "
+                       f"student: labels alone gained {100 * facts['gain_labels']:+.1f} points, the teacher alone "
+                       f"{100 * facts['gain_teacher']:+.1f} (from {facts['untrained_accuracy']:.3f}).")
 
 
 METHODS = {"filter_prune_kd": DistillFineTune}

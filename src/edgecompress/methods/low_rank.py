@@ -3,12 +3,9 @@
 The rank of each layer is the fewest singular values that keep lowrank.energy of the squared ones, or
 lowrank.rank_ratio of the full rank; a layer is split only where the two thinner layers have fewer parameters.
 """
-from edgecompress.methods.factorization import choose_ranks, factorizable, factorize
 from edgecompress.core.errors import UserError
 from edgecompress.core.params import NAMES, Rule, fine_tuning
 from edgecompress.methods.base import Method
-from edgecompress.train.models import select_layers
-
 
 SHARE_OR_NULL = Rule("null or a number in (0, 1]",
                      lambda v: v is None or (isinstance(v, (int, float)) and not isinstance(v, bool) and 0 < v <= 1))
@@ -32,6 +29,9 @@ class LowRank(Method):
                             "the other null")
 
     def apply(self, model, upstream, steps):
+        from edgecompress.methods._factorization import choose_ranks, factorizable, factorize
+        from edgecompress.train.models import select_layers
+
         s = self.settings
         names, self.unsupported = select_layers(model, s["skip_layers"], "lowrank.skip_layers", factorizable,
                                                 lambda layer: factorizable(layer) or not has_kernel(layer))
@@ -39,7 +39,23 @@ class LowRank(Method):
         return factorize(model, {c["layer"]: c["rank"] for c in self.choices if c["factorized"]})
 
     def facts(self):
-        return {"factorized_layers": self.choices, "unsupported_layers": self.unsupported}
+        return {"factorized_layers": self.choices}
+
+    def properties(self):
+        return {"unsupported_layers": self.unsupported}
+
+    @staticmethod
+    def describe(model: str, record: dict) -> str:
+        facts = record["facts"]
+        layers = facts["factorized_layers"]
+        split = [f for f in layers if f["factorized"]]
+        text = f"`{model}`: {len(split)} of {len(layers)} Dense / Conv2D kernels split in two by truncated SVD"
+        if split:
+            ranks, kept = [f["rank"] for f in split], [f["energy_kept"] for f in split]
+            text += (f", ranks {min(ranks)}-{max(ranks)}, keeping {min(kept):.0%}-{max(kept):.0%} of the squared "
+                     "singular values")
+        whole = [f["layer"] for f in layers if not f["factorized"]]
+        return text + (f"; left whole where two layers would not be smaller: {', '.join(whole)}." if whole else ".")
 
 
 METHODS = {"lowrank": LowRank}

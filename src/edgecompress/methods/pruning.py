@@ -1,19 +1,29 @@
 """Magnitude pruning with TFMOT: wrap the chosen layers, fine-tune along the schedule, strip the wrappers."""
-from edgecompress.core.backend import tfmot
 from edgecompress.core.errors import UserError
 from edgecompress.core.params import NAMES, Rule, fine_tuning, integer, number, one_of
 from edgecompress.methods.base import Method
-from edgecompress.train.models import select_layers, wrap_layers
-from edgecompress.train.training import reestimate_batch_norm
 
-from tensorflow_model_optimization.python.core.sparsity.keras.prune_registry import PruneRegistry  # after backend
 
-sparsity = tfmot.sparsity.keras
+def sparsity():
+    """TFMOT's sparsity API (tfmot.sparsity.keras), imported when a method runs."""
+    from edgecompress.core.backend import tfmot
+
+    return tfmot.sparsity.keras
 
 
 def prunes(layer) -> bool:
     """Whether TFMOT prunes weights of `layer` (Conv2D, Dense, SeparableConv2D's pointwise kernel, ...)."""
+    from tensorflow_model_optimization.python.core.sparsity.keras.prune_registry import PruneRegistry
+
     return bool(PruneRegistry._LAYERS_WEIGHTS_MAP.get(layer.__class__))
+
+
+def prunable_layers(model, skip: list, key: str) -> tuple:
+    """(the layers of `model` whose weights TFMOT prunes, but `skip`; the layers with weights it cannot wrap)."""
+    from edgecompress.train.models import select_layers
+    from tensorflow_model_optimization.python.core.sparsity.keras.prune_registry import PruneRegistry
+
+    return select_layers(model, skip, key, prunes, PruneRegistry.supports)
 
 
 def last_step(begin_step: int, end_step, frequency: int, total_steps: int) -> int:
@@ -41,8 +51,8 @@ def schedule(name: str, initial_sparsity: float, final_sparsity: float, begin_st
                         f"expected at most final_sparsity ({final_sparsity})")
     end = last_step(begin_step, end_step, frequency, total_steps)
     if name == "polynomial_decay":
-        return sparsity.PolynomialDecay(initial_sparsity, final_sparsity, begin_step, end, frequency=frequency)
-    return sparsity.ConstantSparsity(final_sparsity, begin_step, end_step=end, frequency=frequency)
+        return sparsity().PolynomialDecay(initial_sparsity, final_sparsity, begin_step, end, frequency=frequency)
+    return sparsity().ConstantSparsity(final_sparsity, begin_step, end_step=end, frequency=frequency)
 
 
 SPARSITY = number(0, 1, high_open=True)
@@ -63,24 +73,27 @@ class Prune(Method):
     )
 
     def apply(self, model, upstream, steps):
+        from edgecompress.train.models import wrap_layers
+
         s = self.settings
-        self.layers, self.unsupported = select_layers(model, s["skip_layers"], "prune.skip_layers", prunes,
-                                                      PruneRegistry.supports)
+        self.layers, self.unsupported = prunable_layers(model, s["skip_layers"], f"{self.name}.skip_layers")
         pruning_schedule = schedule(s["schedule"], s["initial_sparsity"], s["final_sparsity"], s["begin_step"],
                                     s["end_step"], s["frequency"], steps)
         return wrap_layers(model, self.layers,
-                           lambda layer: sparsity.prune_low_magnitude(layer, pruning_schedule=pruning_schedule))
+                           lambda layer: sparsity().prune_low_magnitude(layer, pruning_schedule=pruning_schedule))
 
     def callbacks(self):
-        return [sparsity.UpdatePruningStep()]
+        return [sparsity().UpdatePruningStep()]
 
     def finish(self, model, train_images):
         """Strip the wrappers, then re-estimate BatchNorm statistics, which lag behind the last mask updates."""
-        pruned = sparsity.strip_pruning(model)
+        from edgecompress.train.training import reestimate_batch_norm
+
+        pruned = sparsity().strip_pruning(model)
         reestimate_batch_norm(pruned, train_images)
         return pruned
 
-    def facts(self):
+    def properties(self):
         return {"pruned_layers": self.layers, "unsupported_layers": self.unsupported}
 
 

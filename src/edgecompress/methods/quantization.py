@@ -1,62 +1,7 @@
 """Quantization-aware training with TFMOT, plain or preserving what pruning / clustering made (PQAT, CQAT, PCQAT)."""
-import copy
-import re
-
-from edgecompress.core.backend import tfmot
-from edgecompress.core.errors import UserError
 from edgecompress.methods.base import Method
-from tensorflow_model_optimization.python.core.quantization.keras.collab_opts.cluster_preserve import (  # after backend
-    cluster_preserve_quantize_registry as cluster_preserve,
-)
 
-quantization = tfmot.quantization.keras
-combine = tfmot.experimental.combine
 CARRIED = ("pruned_layers", "clustered_layers", "clusters", "unsupported_layers")  # still true after QAT
-UNSUPPORTED = re.compile(r"Layer (\S+):<class '[\w.]*?(\w+)'> is not supported")  # TFMOT's refusal of a layer
-
-
-class _PerLayerClusterPreserveRegistry(cluster_preserve.Default8bitClusterPreserveQuantizeRegistry):
-    """TFMOT's cluster-preserve registry with one weight quantizer per layer instead of one shared by all.
-
-    TFMOT's quantizer turns its own `preserve_sparsity` off when it meets a layer without zeros (here the
-    dense stem and classifier); shared, that switches sparsity preservation off for every later layer too.
-    """
-
-    def get_quantize_config(self, layer):
-        config = super().get_quantize_config(layer)
-        if hasattr(config, "weight_quantizer"):
-            config.weight_quantizer = copy.copy(config.weight_quantizer)
-        return config
-
-
-class _ClusterPreserveScheme(combine.Default8BitClusterPreserveQuantizeScheme):
-    def get_quantize_registry(self):
-        return _PerLayerClusterPreserveRegistry(self.preserve_sparsity)
-
-
-SCHEMES = {  # what the QAT keeps of its upstream model -> TFMOT scheme
-    "none": quantization.default_8bit.Default8BitQuantizeScheme,
-    "sparsity": combine.Default8BitPrunePreserveQuantizeScheme,
-    "clusters": lambda: _ClusterPreserveScheme(preserve_sparsity=False),
-    "clusters_and_sparsity": lambda: _ClusterPreserveScheme(preserve_sparsity=True),
-}
-
-
-def quantize(model, preserve: str = "none"):
-    """A quantization-aware copy of `model` (fake int8 weights and activations) under the chosen scheme.
-
-    A layer that TFMOT cannot quantize is a UserError naming it and its type.
-    """
-    try:
-        return quantization.quantize_apply(quantization.quantize_annotate_model(model), SCHEMES[preserve]())
-    except RuntimeError as err:
-        refused = UNSUPPORTED.search(str(err))
-        if refused is None:
-            raise
-        name, kind = refused.groups()
-        raise UserError(f"QAT cannot quantize layer {name!r} ({kind}) of {model.name}; replace that layer with "
-                        "one TFMOT quantizes, or leave the QAT stages out (convert's post-training int8 needs no "
-                        "QAT)") from None
 
 
 class QuantizationAware(Method):
@@ -66,10 +11,12 @@ class QuantizationAware(Method):
     preserve = "none"
 
     def apply(self, model, upstream, steps):
+        from edgecompress.methods._qat_schemes import quantize
+
         self.upstream = upstream
         return quantize(model, self.preserve)
 
-    def facts(self):
+    def properties(self):
         return {"quantization_aware": True, **{key: getattr(self.upstream, key) for key in CARRIED}}
 
 

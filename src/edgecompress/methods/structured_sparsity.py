@@ -3,10 +3,7 @@ input-channel weights of a kernel the m smallest are zero, the pattern that spar
 Ampere) and sparse inference kernels skip without an index per weight. The masks follow the weights during
 fine-tuning; the wrappers are stripped and BatchNorm re-estimated as after magnitude pruning."""
 from edgecompress.core.params import NAMES, Rule, fine_tuning, integer
-from edgecompress.methods.pruning import Prune, prunes, sparsity
-from edgecompress.train.models import select_layers, wrap_layers
-
-from tensorflow_model_optimization.python.core.sparsity.keras.prune_registry import PruneRegistry  # after backend
+from edgecompress.methods.pruning import Prune, prunable_layers, sparsity
 
 PATTERN = Rule("[m, n]: m zeros in every n consecutive weights, 0 < m < n",
                lambda v: isinstance(v, list) and len(v) == 2 and all(isinstance(x, int) for x in v) and 0 < v[0] < v[1])
@@ -18,11 +15,12 @@ class StructuredSparsity(Prune):
     rules = fine_tuning(m_by_n=PATTERN, frequency=integer(1), skip_layers=NAMES)
 
     def apply(self, model, upstream, steps):
+        from edgecompress.train.models import wrap_layers
+
         s = self.settings
-        self.layers, self.unsupported = select_layers(model, s["skip_layers"], "prune_m_by_n.skip_layers", prunes,
-                                                      PruneRegistry.supports)
-        updates = sparsity.ConstantSparsity(s["m_by_n"][0] / s["m_by_n"][1], 0, frequency=s["frequency"])
-        return wrap_layers(model, self.layers, lambda layer: sparsity.prune_low_magnitude(
+        self.layers, self.unsupported = prunable_layers(model, s["skip_layers"], f"{self.name}.skip_layers")
+        updates = sparsity().ConstantSparsity(s["m_by_n"][0] / s["m_by_n"][1], 0, frequency=s["frequency"])
+        return wrap_layers(model, self.layers, lambda layer: sparsity().prune_low_magnitude(
             layer, pruning_schedule=updates, sparsity_m_by_n=tuple(s["m_by_n"])))
 
 

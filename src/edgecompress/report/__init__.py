@@ -4,6 +4,7 @@ import html
 from dataclasses import dataclass
 from pathlib import Path
 
+from edgecompress.methods import METHODS
 from edgecompress.report import selection
 from edgecompress.core.errors import UserError
 from edgecompress.core.files import read_json
@@ -115,68 +116,31 @@ def reference_section(trainings: dict) -> Section:
     ], ["model", "layers left as they are"], left)
 
 
-def _filter_pruning(model: str, training: dict) -> str:
-    groups = training["filter_groups"]
-    pruned = [g for g in groups if not g["whole"]]
-    text = (f"`{model}`: {training['filter_criterion']} removed "
-            f"{sum(g['filters'] - g['kept'] for g in groups):,} of {sum(g['filters'] for g in groups):,} filters "
-            f"in {len(pruned)} of {len(groups)} channel groups (layers joined by a residual add share one group)")
-    whole = [f"{', '.join(g['layers'])} ({g['whole']})" for g in groups if g["whole"]]
-    return text + (f"; left whole: {'; '.join(whole)}." if whole else ".")
-
-
-def _distillation(model: str, training: dict) -> str:
-    weights = training["distillation"]
-    text = (f"`{model}`: distilled from `{training['teacher']}`, label loss weight {weights['labels']:.3f}, "
-            f"teacher {weights['teacher']:.3f}")
-    if "gain_labels" not in weights:
-        return text + " (params)."
-    return text + (f", allocated by paper 004's formula 7 from {weights['probe_epochs']}-epoch probes of a fresh "
-                   f"student: labels alone gained {100 * weights['gain_labels']:+.1f} points, the teacher alone "
-                   f"{100 * weights['gain_teacher']:+.1f} (from {weights['untrained_accuracy']:.3f}).")
-
-
-def _factorization(model: str, training: dict) -> str:
-    layers = training["factorized_layers"]
-    split = [f for f in layers if f["factorized"]]
-    text = f"`{model}`: {len(split)} of {len(layers)} Dense / Conv2D kernels split in two by truncated SVD"
-    if split:
-        ranks, kept = [f["rank"] for f in split], [f["energy_kept"] for f in split]
-        text += (f", ranks {min(ranks)}-{max(ranks)}, keeping {min(kept):.0%}-{max(kept):.0%} of the squared "
-                 "singular values")
-    whole = [f["layer"] for f in layers if not f["factorized"]]
-    return text + (f"; left whole where two layers would not be smaller: {', '.join(whole)}." if whole else ".")
-
-
 def methods_section(trainings: dict) -> Section:
-    """What filter pruning removed, which weights distillation used and what factorization split, for the models
-    that have them."""
-    return Section("What the methods did", [
-        *(_filter_pruning(model, t) for model, t in trainings.items() if t.get("filter_groups")),
-        *(_distillation(model, t) for model, t in trainings.items() if t.get("distillation")),
-        *(_factorization(model, t) for model, t in trainings.items() if t.get("factorized_layers")),
-    ])
+    """What each compression method did to its models, in its own words (`Method.describe`), where it says."""
+    said = (METHODS[t["method"]].describe(model, t) for model, t in trainings.items() if t["method"] in METHODS)
+    return Section("What the methods did", [text for text in said if text])
 
 
 def _trained_on(training: dict) -> str:
     """How a student learned: from the labels alone, or with what it took from its teacher."""
-    if training.get("attention"):
-        attention = training["attention"]
-        text = (f"labels + attention maps of `{training['teacher']}` at {len(attention['pairs'])} stage pairs "
-                f"(beta {attention['beta']:g})")
-        return text + (f" + Hinton's loss x {attention['kd_weight']:g}" if attention["kd_weight"] else "")
-    if training.get("distillation"):
-        weights = training["distillation"]
-        return (f"labels x {weights['labels']:.2f} + soft targets of `{training['teacher']}` x "
-                f"{weights['teacher']:.2f} (Hinton, T {weights['temperature']:g})")
+    facts = training["facts"]
+    if training["method"] == "distill_attention":
+        text = (f"labels + attention maps of `{training['teacher']}` at {len(facts['pairs'])} stage pairs "
+                f"(beta {facts['beta']:g})")
+        return text + (f" + Hinton's loss x {facts['kd_weight']:g}" if facts["kd_weight"] else "")
+    if training["method"] == "distill":
+        return (f"labels x {facts['labels']:.2f} + soft targets of `{training['teacher']}` x "
+                f"{facts['teacher']:.2f} (Hinton, T {facts['temperature']:g})")
     return "labels only"
 
 
 def students_section(table, trainings: dict) -> Section:
     """The models trained from scratch beside the reference, side by side: the control (labels only) first, then
     the students of a teacher's logits, then those of its attention maps."""
+    order = ("train_student", "distill", "distill_attention")  # labels only first
     students = sorted((m for m, t in trainings.items() if m != REFERENCE[0] and t["source"] is None),
-                      key=lambda m: (bool(trainings[m].get("attention")), bool(trainings[m].get("distillation"))))
+                      key=lambda m: order.index(trainings[m]["method"]))
     if not students:
         return Section("Students", [])
     accuracy = {(r["model"], r["quantization"]): r for r in table}
@@ -189,9 +153,9 @@ def students_section(table, trainings: dict) -> Section:
                      f"{int8['accuracy']:.4f}" if int8 else ""])
     pairs = [f"`{model}` matched " + ", ".join(
         f"{p['student']} ({'x'.join(map(str, p['student_size']))}) with {p['teacher']} "
-        f"({'x'.join(map(str, p['teacher_size']))})" for p in trainings[model]["attention"]["pairs"])
+        f"({'x'.join(map(str, p['teacher_size']))})" for p in trainings[model]["facts"]["pairs"])
         + "; the larger map of a pair is average-pooled to the smaller's size."
-        for model in students if trainings[model].get("attention")]
+        for model in students if trainings[model]["method"] == "distill_attention"]
     return Section("Students", [
         "Models trained from scratch beside the reference: the same student (architecture, width, input size, initial "
         "weights, epochs, optimizer and schedule) from the labels alone and with what it takes from its teacher. "

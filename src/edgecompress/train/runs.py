@@ -47,7 +47,7 @@ def compress(method, source_dir, model_dir, data_dir, train_cfg: dict, seed: int
     with chosen.scope():
         model, upstream, fit = fine_tuned(method, source_dir, data_dir, train_cfg, seed)
     save(model_dir, model, fit, chief=distribute.is_chief(chosen), source=Path(source_dir).name,
-         input_range=upstream.input_range, **method.facts())
+         input_range=upstream.input_range, method=method.name, facts=method.facts(), **method.properties())
 
 
 def fine_tuned(method, source_dir, data_dir, train_cfg: dict, seed: int) -> tuple:
