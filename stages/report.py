@@ -7,7 +7,6 @@ from edgecompress import report
 from edgecompress.report import report_figures, selection
 from edgecompress.core.errors import run_stage
 from edgecompress.core.files import atomic_path, read_json, write_json
-from edgecompress.core.names import REFERENCE
 
 
 def details_of(metrics_dir, model) -> dict:
@@ -21,12 +20,13 @@ def confusion_of(metrics_dir, row, role):
 
 
 def main(metrics_dir, curves_dir, report_dir):
-    cfg = params.load("report")["report"]
+    cfg = params.load("report", schemas={"report": selection.Report})["report"]
+    selection.check_highlight(cfg)
     metrics = report.read_metrics(metrics_dir)
     curves = {model: report_figures.read_curve(Path(curves_dir) / f"{model}.csv") for model in metrics}
     table = report.rows(metrics, {model: report.mean(curve.get("seconds", [])) for model, curve in curves.items()})
     front, picks, best = report.choose(table, cfg["budgets"], cfg["highlight"])
-    reference = next(row for row in table if selection.row_id(row) == REFERENCE)
+    reference = next(row for row in table if selection.row_id(row) == selection.REFERENCE)
     confusions = {"baseline": confusion_of(metrics_dir, reference, "reference"),
                   "best_compressed": confusion_of(metrics_dir, best, "best compressed")}
     out = Path(report_dir)

@@ -15,14 +15,3 @@ INPUT_RANGES = ([0, 1], [0, 255], [-1, 1])  # what a model's float pixels span (
 MIN_IMAGE_SIZE = 32  # ResNet18 and MobileNetV2 downsample by 2**5: smaller inputs vanish before the head
 CURVE_COLUMNS = ("epoch", "loss", "accuracy", "val_loss", "val_accuracy")  # what every training stage records
 PRELOAD_SOCKET = "EDGECOMPRESS_PRELOAD"  # the environment variable naming `make run`'s preload server
-KB = 1000  # bytes in the report's KB
-REFERENCE = ("baseline", "fp32")  # (model, quantization) every other row is compared with
-# budget key -> (what it limits, unit, number format, the report row's field, its divisor into the unit)
-BUDGET_LIMITS = {
-    "max_gzip_kb": ("gzip size", "KB", "{:,.1f}", "gzip_bytes", KB),
-    "max_size_kb": ("file size", "KB", "{:,.1f}", "size_bytes", KB),
-    "max_latency_p50_ms": ("p50 latency", "ms", "{:.3f}", "latency_p50_ms", 1),
-    "max_loss_points": ("accuracy lost", "points", "{:.2f}", "accuracy_delta_points", -1),
-}
-# what a budget may prefer -> (the report row's field, -1 where more is better); the others break ties
-PREFERENCES = {"accuracy": ("accuracy", -1), "gzip": ("gzip_bytes", 1), "latency": ("latency_p50_ms", 1)}

@@ -4,7 +4,7 @@ The weight of the labels against the teacher's soft targets is a param, or `auto
 it in proportion to the gain each source alone gives a fresh copy of the student in a short probe run.
 """
 from edgecompress.core.errors import UserError
-from edgecompress.core.params import Rule, fine_tuning, integer, number
+from edgecompress.core.params import fine_tuning, integer, number, rule
 from edgecompress.methods.base import Method
 
 
@@ -19,8 +19,8 @@ class DistillFineTune(Method):
     """Fine-tune on `alpha` x label loss + (1 - alpha) x distillation loss from the teacher given by `use_teacher`."""
 
     rules = fine_tuning(
-        alpha=Rule("auto (paper 004's formula 7 from probe runs) or a number in [0, 1]",
-                   lambda v: v == "auto" or number(0, 1).check(v)),
+        alpha=rule("auto (paper 004's formula 7 from probe runs) or a number in [0, 1]",
+                   lambda v: v == "auto" or (isinstance(v, (int, float)) and not isinstance(v, bool) and 0 <= v <= 1)),
         probe_epochs=integer(1),
         temperature=number(0, 1000, low_open=True),
     )

@@ -1,6 +1,6 @@
 """Magnitude pruning with TFMOT: wrap the chosen layers, fine-tune along the schedule, strip the wrappers."""
 from edgecompress.core.errors import UserError
-from edgecompress.core.params import NAMES, Rule, fine_tuning, integer, number, one_of
+from edgecompress.core.params import NAMES, fine_tuning, integer, number, one_of, rule
 from edgecompress.methods.base import Method
 
 
@@ -66,7 +66,7 @@ class Prune(Method):
         initial_sparsity=SPARSITY,
         final_sparsity=SPARSITY,
         begin_step=integer(0),
-        end_step=Rule("auto (the last pruning step of fine-tuning) or an integer >= 1",
+        end_step=rule("auto (the last pruning step of fine-tuning) or an integer >= 1",
                       lambda v: v == "auto" or (isinstance(v, int) and not isinstance(v, bool) and v >= 1)),
         frequency=integer(1),
         skip_layers=NAMES,

@@ -2,10 +2,10 @@
 input-channel weights of a kernel the m smallest are zero, the pattern that sparse matrix units (2:4 on NVIDIA
 Ampere) and sparse inference kernels skip without an index per weight. The masks follow the weights during
 fine-tuning; the wrappers are stripped and BatchNorm re-estimated as after magnitude pruning."""
-from edgecompress.core.params import NAMES, Rule, fine_tuning, integer
+from edgecompress.core.params import NAMES, fine_tuning, integer, rule
 from edgecompress.methods.pruning import Prune, prunable_layers, sparsity
 
-PATTERN = Rule("[m, n]: m zeros in every n consecutive weights, 0 < m < n",
+PATTERN = rule("[m, n]: m zeros in every n consecutive weights, 0 < m < n",
                lambda v: isinstance(v, list) and len(v) == 2 and all(isinstance(x, int) for x in v) and 0 < v[0] < v[1])
 
 

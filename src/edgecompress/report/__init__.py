@@ -8,7 +8,8 @@ from edgecompress.methods import METHODS
 from edgecompress.report import selection
 from edgecompress.core.errors import UserError
 from edgecompress.core.files import read_json
-from edgecompress.core.names import CURVE_COLUMNS, KB, QUANTIZATIONS, REFERENCE
+from edgecompress.core.names import CURVE_COLUMNS, QUANTIZATIONS
+from edgecompress.report.selection import KB, REFERENCE
 
 
 def read_metrics(folder) -> dict:

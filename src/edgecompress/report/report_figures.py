@@ -9,7 +9,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402  (after choosing the file-only backend)
 
 from edgecompress.report import selection  # noqa: E402
-from edgecompress.core.names import KB, QUANTIZATIONS  # noqa: E402
+from edgecompress.core.names import QUANTIZATIONS  # noqa: E402
+from edgecompress.report.selection import KB  # noqa: E402
 
 MARKERS = dict(zip(QUANTIZATIONS, "osD^v"))
 CURVES = ("loss", "accuracy", "val_accuracy")

@@ -1,5 +1,22 @@
-"""Choosing a model: the Pareto front over accuracy, gzip size and latency, and the best model per budget."""
-from edgecompress.core.names import BUDGET_LIMITS as LIMITS, KB, PREFERENCES
+"""Choosing a model: the Pareto front over accuracy, gzip size and latency, the best model per budget, and the
+report's params section (its budgets)."""
+from pydantic import create_model
+
+from edgecompress.core.errors import UserError
+from edgecompress.core.params import POSITIVE, Section, named, one_of, rule
+
+KB = 1000  # bytes in the report's KB
+REFERENCE = ("baseline", "fp32")  # (model, quantization) every other row is compared with
+# budget key -> (what it limits, unit, number format, the report row's field, its divisor into the unit)
+LIMITS = {
+    "max_gzip_kb": ("gzip size", "KB", "{:,.1f}", "gzip_bytes", KB),
+    "max_size_kb": ("file size", "KB", "{:,.1f}", "size_bytes", KB),
+    "max_latency_p50_ms": ("p50 latency", "ms", "{:.3f}", "latency_p50_ms", 1),
+    "max_loss_points": ("accuracy lost", "points", "{:.2f}", "accuracy_delta_points", -1),
+}
+# what a budget may prefer -> (the report row's field, -1 where more is better); the others break ties
+PREFERENCES = {"accuracy": ("accuracy", -1), "gzip": ("gzip_bytes", 1), "latency": ("latency_p50_ms", 1)}
+
 
 TOLERANCE = 1e-9  # accuracies are fractions of the test split: compare in points without float noise
 
@@ -83,3 +100,20 @@ def best_compressed(rows, front, pick, reference) -> dict:
         return next(r for r in rows if row_id(r) == row_id(pick))
     compressed = [r for r in front if row_id(r) != reference] or front
     return min(compressed, key=preference("accuracy"))
+
+
+Budget = create_model("Budget", __base__=Section, __doc__="A budget: any of LIMITS (omitted: no limit), and `prefer`.",
+                      prefer=(one_of(*PREFERENCES), ...), **{key: (POSITIVE, None) for key in LIMITS})
+
+
+class Report(Section):
+    """The report's section: the budgets, and the one whose pick is "the best compressed model"."""
+    budgets: named(Budget)
+    highlight: rule("a name", lambda v: isinstance(v, str))
+
+
+def check_highlight(section: dict) -> None:
+    """report.highlight must name one of the budgets."""
+    if section["highlight"] not in section["budgets"]:
+        raise UserError(f"params: report.highlight = {section['highlight']!r} is not allowed; expected one of the "
+                        f"budgets: {', '.join(section['budgets'])}")
