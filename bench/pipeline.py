@@ -1,12 +1,14 @@
 """Benchmark the pipeline on a fresh clone of HEAD with the default params, against its targets.
 
 Runs what `make run` runs (edgecompress.tools.lanes: `dvc repro` on two lanes) from scratch and prints the wall time of
-every stage, slowest first (the profile; stages on the two lanes overlap), the wall time of the whole run and of
+every `dvc repro` it ran (a stage with its conversion, or the exclusive evaluations), slowest first (the profile;
+the two lanes overlap), the wall time of the whole run and of
 a no-op `dvc repro`, the baseline's accuracies and int8 / fp32 latency ratio, and how much smaller gzipped
-pcqat's int8 model and the clustered models are than the baseline's fp32 model, the students' accuracies and
-lowrank's size and accuracy; each figure beside its target. Exits 1 if any target is missed.
+pcqat's int8 model, the stacked chain's and the clustered models are than the baseline's fp32 model, the students'
+accuracies and lowrank's size and accuracy; each figure beside its target. Exits 1 if any target is missed.
 Run it with `make bench` (the venv's python and dvc must be first on PATH); `--keep DIR` keeps the run, and
-the lanes' output goes to DIR/bench.log.
+the lanes' output goes to DIR/bench.log; `--no-preload` starts every stage in a fresh Python (what the preload
+server saves).
 """
 import argparse
 import json
@@ -30,9 +32,9 @@ def timed(args, cwd) -> float:
 
 def print_profile(seconds: dict) -> None:
     total = sum(seconds.values())
-    print(f"{'stage':<32} {'seconds':>8} {'share':>6}   (share of their sum, {total:.0f} s on {JOBS} lanes)")
+    print(f"{'stages':<48} {'seconds':>8} {'share':>6}   (share of their sum, {total:.0f} s on {JOBS} lanes)")
     for stage, value in sorted(seconds.items(), key=lambda item: -item[1]):
-        print(f"{stage:<32} {value:8.1f} {value / total:6.1%}")
+        print(f"{stage:<48} {value:8.1f} {value / total:6.1%}")
 
 
 def check(results: list, label: str, value: str, met: bool, target: str) -> None:
@@ -45,13 +47,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--keep", type=Path, help="run in this new folder and keep it (its dvc.lock, metrics, "
                                                   "plots and report are the run's outputs to commit)")
-    keep = parser.parse_args().keep
+    parser.add_argument("--no-preload", action="store_true", help="no preload server: every stage a fresh Python")
+    args = parser.parse_args()
+    keep = args.keep
     with tempfile.TemporaryDirectory(prefix="edgecompress-bench-") as tmp:
         repo = keep or Path(tmp) / "repo"
         subprocess.run(["git", "clone", "--quiet", str(ROOT), str(repo)], check=True)
         start = time.perf_counter()
         with open(repo / "bench.log", "w") as log:
-            stages = lanes.reproduce(repo, JOBS, out=log)
+            stages = lanes.reproduce(repo, JOBS, out=log, preloaded=not args.no_preload)
         full = time.perf_counter() - start
         noop = timed(["dvc", "repro"], repo)
         metrics = {path.stem: json.loads(path.read_text()) for path in (repo / "metrics").glob("*.json")}
@@ -71,6 +75,12 @@ def main() -> None:
     check(results, "pcqat int8 gzipped, x smaller than the baseline fp32", f"{smaller:.1f}x", smaller >= 12, ">= 12x")
     check(results, "pcqat int8 accuracy loss", f"{lost:+.2f} points (sparsity {pcqat['sparsity']:.3f}, <= "
           f"{pcqat['max_distinct_per_channel']} values per channel)", lost <= 1.5, "<= 1.5")
+    stacked = metrics["tiny_pcqat"]["int8"]
+    lost = 100 * (fp32["accuracy"] - stacked["accuracy"])
+    check(results, "stacked chain (tiny_pcqat) int8 gzipped", f"{stacked['gzip_bytes'] / 1000:.1f} KB "
+          f"({fp32['gzip_bytes'] / stacked['gzip_bytes']:.0f}x smaller than the baseline fp32)",
+          stacked["gzip_bytes"] <= 100_000, "<= 100 KB (the tiny budget)")
+    check(results, "stacked chain (tiny_pcqat) int8 accuracy loss", f"{lost:+.2f} points", lost <= 1, "<= 1")
     students = {name: metrics[name]["fp32"]["accuracy"]
                 for name in ("student_scratch", "student_distilled", "student_attention")}
     check(results, "distilled student fp32 accuracy against the label-only one",
