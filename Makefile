@@ -16,7 +16,7 @@ $(STAMP): requirements.lock pyproject.toml
 	$(VENV)/bin/pip install --quiet --no-deps -e .
 	touch $@
 
-# `dvc repro` on $(JOBS) lanes: independent stages side by side (edgecompress/lanes.py)
+# `dvc repro` on $(JOBS) lanes: independent stages side by side (src/edgecompress/tools/lanes.py)
 JOBS ?= 2
 run: venv
 	python -m edgecompress.tools.lanes --jobs $(JOBS)
