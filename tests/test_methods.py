@@ -153,3 +153,18 @@ def test_structured_sparsity_leaves_m_zeros_in_every_n_input_weights_of_the_int8
         groups = kernels[name].reshape(-1, 4)  # TF Lite's [out, h, w, in]: runs of 4 along the input channels
         assert groups.dtype.name == "int8" and ((groups == 0).sum(axis=1) >= 2).all(), name
     assert ((kernels["stem_conv"] == 0).mean()) < 0.5  # skipped: dense
+
+
+def test_clustering_leaves_whole_a_layer_with_fewer_weights_than_clusters():
+    """TFMOT's k-means++ cannot seed more centroids than a kernel has (non-zero) weights: such a layer stays as it is
+    and is listed, instead of a crash (a pruned 4-filter projection of a tiny filter-pruned model has a handful)."""
+    model, name = baseline(), "stage2_block1_down_conv"
+    kernel = model.get_layer(name).kernel
+    sparse = np.zeros(kernel.shape, np.float32)
+    sparse.flat[:5] = np.arange(1, 6)  # 5 non-zero weights
+    kernel.assign(sparse)
+    upstream = TrainingRecord(1, 1, 0, pruned_layers=(name, "stage4_block2_b_conv"))
+    method = methods.create("cluster_sparse", {**FINE_TUNING, "clusters": 8, "init": "kmeans_plus_plus"})
+    method.apply(model, upstream, steps=10)
+    assert method.properties()["clustered_layers"] == ["stage4_block2_b_conv"]
+    assert method.properties()["unsupported_layers"] == [f"{name} (5 weights for 8 clusters)"]

@@ -29,11 +29,29 @@ class Cluster(Method):
                              lambda layer: bool(ClusteringRegistry._LAYERS_WEIGHTS_MAP.get(type(layer))),
                              ClusteringRegistry.supports)
 
+    def enough_weights(self, model, names: list) -> tuple:
+        """(the layers of `names` with at least `clusters` weights to share them, non-zero ones where zeros are kept;
+        the others as "name (N weights for K clusters)"): TFMOT's k-means++ cannot seed more centroids than points."""
+        from tensorflow_model_optimization.python.core.clustering.keras.clustering_registry import ClusteringRegistry
+
+        clusters, kept, few = self.settings["clusters"], [], []
+        for name in names:
+            layer = model.get_layer(name)
+            weights = [getattr(layer, attr).numpy() for attr in ClusteringRegistry._LAYERS_WEIGHTS_MAP[type(layer)]]
+            count = sum(int((w != 0).sum()) if self.preserve_sparsity else w.size for w in weights)
+            if count >= clusters:
+                kept.append(name)
+            else:
+                few.append(f"{name} ({count} weights for {clusters} clusters)")
+        return kept, few
+
     def apply(self, model, upstream, steps):
         from edgecompress.train.models import wrap_layers
 
         api = clustering()
-        self.layers, self.unsupported = self.layers_of(model, upstream)
+        candidates, self.unsupported = self.layers_of(model, upstream)
+        self.layers, few = self.enough_weights(model, candidates)
+        self.unsupported = [*self.unsupported, *few]
         init = getattr(api.CentroidInitialization, self.settings["init"].upper())  # kmeans_plus_plus -> KMEANS_...
         return wrap_layers(model, self.layers, lambda layer: api.cluster_weights(
             layer, number_of_clusters=self.settings["clusters"], cluster_centroids_init=init,
