@@ -8,19 +8,11 @@ from edgecompress.core.errors import UserError, run_stage
 
 
 def main(data_dir, source_dir, model_dir):
-    name = Path(model_dir).name
-    p = params.load("seed", "train", "models")
-    if name not in p["models"]:
-        raise UserError(f"params: models has no {name!r}; models: {', '.join(p['models'])}")
+    name, p = Path(model_dir).name, params.load("seed", "train", "models")
+    compression = methods.configured(p["models"], name)
     entry = p["models"][name]
     if Path(source_dir).name != entry["from"]:
         raise UserError(f"compress: {source_dir} is not models.{name}.from ({entry['from']}); run it as dvc.yaml does")
-    if entry["method"] not in methods.METHODS:
-        raise UserError(f"params: models.{name}.method = {entry['method']!r} is not allowed; expected a method: "
-                        f"{', '.join(methods.METHODS)}")
-    section = params.load(entry["method"], schemas=methods.RULES)[entry["method"]]
-    compression = methods.create(entry["method"], params.settings(section, methods.RULES[entry["method"]], name,
-                                                                  entry))
     from edgecompress.train import runs  # TensorFlow loads only once params are valid
 
     strategy = runs.strategy(p["train"], f"compress {name}", compression.undistributable)

@@ -9,7 +9,7 @@ from edgecompress.core.files import read_json
 def main(data_dir, teacher_dir, model_dir):
     p = params.load("seed", "train", "distill")
     cfg, seed = p["distill"], p["seed"]
-    from edgecompress.train import distillation, distribute, runs, training  # TensorFlow loads only once params are valid
+    from edgecompress.train import distillation, distribute, runs, training  # TensorFlow loads once params are valid
 
     strategy = runs.strategy(p["train"], "distill")
     with strategy.scope():

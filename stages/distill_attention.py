@@ -10,7 +10,7 @@ from edgecompress.core.files import read_json
 def main(data_dir, teacher_dir, model_dir):
     p = params.load("seed", "train", "distill", "distill_attention")
     cfg, attention, seed = p["distill"], p["distill_attention"], p["seed"]
-    from edgecompress.train import attention_transfer, distribute, runs, training  # TensorFlow loads once params are valid
+    from edgecompress.train import attention_transfer, distribute, runs, training  # TensorFlow, once params are valid
 
     strategy = runs.strategy(p["train"], "distill_attention")
     with strategy.scope():

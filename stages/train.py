@@ -27,7 +27,8 @@ def main(data_dir, model_dir):
                                batch_size=cfg["batch_size"], seed=seed, augment=runs.augmenter(cfg, seed),
                                keep_best=cfg["keep_best"], input_range=input_range)
             model = distribute.float32(trained) if cfg["mixed_precision"] else trained
-    runs.save(model_dir, model, fit, chief=distribute.is_chief(strategy), input_range=input_range, **facts)
+    runs.save(model_dir, model, fit, chief=distribute.is_chief(strategy), input_range=input_range, method="train",
+              **facts)
 
 
 if __name__ == "__main__":

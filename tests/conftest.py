@@ -10,25 +10,15 @@ import pytest
 import yaml
 from PIL import Image
 
-from edgecompress import data
-from edgecompress.measure import runner
+from edgecompress import data, methods
 from edgecompress.data import sources
+from edgecompress.measure import runner
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent  # the venv's python and dvc, whatever PATH the caller has
 TINY = {
     "train": {"width": 0.125, "epochs": 2},
-    "prune": {"epochs": 1},
-    "prune_m_by_n": {"epochs": 1},
-    "cluster": {"epochs": 1},
-    "qat": {"epochs": 1},
-    "pqat": {"epochs": 1},
-    "cqat": {"epochs": 1},
-    "cluster_sparse": {"epochs": 1},
-    "pcqat": {"epochs": 1},
-    "filter_prune": {"epochs": 1},
-    "filter_prune_kd": {"epochs": 1},
-    "lowrank": {"epochs": 1},
+    **{method: {"epochs": 1} for method in methods.RULES},  # every compression method fine-tunes for one epoch
     "distill": {"epochs": 1},
     "convert": {"representative_samples": 16},
     "evaluate": {"warmup": 2},

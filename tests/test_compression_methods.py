@@ -76,9 +76,13 @@ def test_pruning_steps_outside_fine_tuning_are_refused(begin, end, message):
         pruning.last_step(begin, end, 10, 296)
 
 
-def test_initial_sparsity_above_final_is_refused():
-    with pytest.raises(UserError, match="prune.initial_sparsity = 0.9 .* at most final_sparsity"):
-        pruning.schedule("polynomial_decay", 0.9, 0.5, 0, "auto", 10, total_steps=100)
+def test_initial_sparsity_above_final_is_refused_under_the_name_the_user_wrote():
+    settings = {"initial_sparsity": 0.9, "final_sparsity": 0.5}
+    with pytest.raises(UserError, match=r"^params: prune.initial_sparsity = 0.9 .* at most prune.final_sparsity \(0.5"):
+        pruning.Prune.check(settings, lambda key: f"prune.{key}")
+    with pytest.raises(UserError, match=r"^params: models.mine.with.initial_sparsity = 0.9 .* at most prune.final_"):
+        pruning.Prune.check(settings, lambda key: f"models.mine.with.{key}" if key == "initial_sparsity" else f"prune.{key}")
+    pruning.Prune.check({"initial_sparsity": 0.5, "final_sparsity": 0.5}, str)
 
 
 def two_conv_model(sparse_kernel):

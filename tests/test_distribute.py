@@ -97,7 +97,7 @@ def test_tf_config_is_read_as_tensorflow_documents_it(monkeypatch):
 @pytest.mark.parametrize("threads, expected", [(1, (1, 1)), (0, (0, 0))])  # 0: TensorFlow's default, left alone
 def test_a_stage_trains_on_train_threads(threads, expected, tmp_path):
     """The thread pools are set before the strategy starts TensorFlow (a fresh process: they cannot change later)."""
-    script = ("import sys; from edgecompress import runs; from edgecompress.core.backend import tf; "
+    script = ("import sys; from edgecompress.train import runs; from edgecompress.core.backend import tf; "
               f"runs.strategy({{'threads': {threads}, 'distribute': 'none'}}, 'train'); "
               "print(tf.config.threading.get_intra_op_parallelism_threads(), "
               "tf.config.threading.get_inter_op_parallelism_threads())")
@@ -106,7 +106,7 @@ def test_a_stage_trains_on_train_threads(threads, expected, tmp_path):
 
 
 def test_threads_asked_for_after_tensorflow_started_its_pools_are_one_clear_line(tmp_path):
-    script = ("from edgecompress import runs; from edgecompress.core.backend import tf; from edgecompress.core.errors import "
+    script = ("from edgecompress.train import runs; from edgecompress.core.backend import tf; from edgecompress.core.errors import "
               "run_stage; tf.constant(1) + 1; "  # the first op starts the pools
               "run_stage(lambda: runs.strategy({'threads': 1, 'distribute': 'none'}, 'train'))")
     result = run([str(BIN / "python"), "-c", script], tmp_path, check=False)

@@ -19,8 +19,11 @@ def module_file(dotted: str) -> Path:
 
 def imported_modules(path: Path) -> set:
     """The edgecompress modules a file imports anywhere in it (lazy imports inside functions too), with the
-    packages that importing them runs."""
+    packages that importing them runs; a package that scans itself (`iter_modules(__path__)`) imports them all."""
     found = set()
+    if path.name == "__init__.py" and "iter_modules(__path__)" in path.read_text():
+        package = ".".join(path.parent.relative_to(PACKAGE.parent).parts)
+        found |= {f"{package}.{module.stem}" for module in path.parent.glob("*.py") if module.stem != "__init__"}
     for node in ast.walk(ast.parse(path.read_text())):
         if isinstance(node, ast.Import):
             names = [alias.name for alias in node.names]

@@ -1,5 +1,6 @@
 """The README's experiment workflow on tiny params: `dvc exp run -S`, `dvc exp show`, `dvc metrics diff`, the queue."""
 import json
+import re
 import shutil
 import time
 
@@ -48,6 +49,18 @@ def test_exp_run_with_a_param_then_exp_show_and_metrics_diff(committed):
     back = run(["dvc", "exp", "run", "-n", "back", "-S", f"lowrank.energy={energy}"], committed).stdout
     assert "Running stage 'compress@lowrank'" not in back  # a value already run: DVC's run cache, no training
     assert "metrics/lowrank.json" not in json.loads(run(["dvc", "metrics", "diff", "--json"], committed).stdout)
+
+
+def test_an_experiment_adds_a_model_with_one_params_line(committed):
+    """`+models.<name>=...` adds an entry: its stages train, convert and evaluate it, nothing else reruns."""
+    entry = "{method: lowrank, from: baseline, with: {energy: 0.3}}"
+    log = run(["dvc", "exp", "run", "-n", "added", "-S", f"+models.mine={entry}"], committed).stdout
+    assert set(re.findall(r"Running stage '([^']+)'", log)) == {"compress@mine", "convert@mine", "evaluate@mine",
+                                                                 "report"}
+    data = experiment(committed, "added")["revs"][0]["data"]
+    assert data["params"]["params.yaml"]["data"]["models"]["mine"]["with"] == {"energy": 0.3}
+    baseline = json.loads((committed / "metrics/baseline.json").read_text())["params_count"]
+    assert 0 < data["metrics"]["metrics/mine.json"]["data"]["params_count"] < baseline
 
 
 def test_a_queued_experiment_runs_end_to_end(committed):

@@ -4,11 +4,12 @@ import json
 import numpy as np
 import pytest
 
-from conftest import on_disk
+from conftest import ROOT, on_disk
 from edgecompress import methods
 from edgecompress.train import models, runs
 from edgecompress.data import streams
 from test_models_and_training import tiny_splits
+from edgecompress.core import params
 from edgecompress.core.errors import UserError
 from edgecompress.core.record import TrainingRecord
 
@@ -109,7 +110,8 @@ def test_filter_pruning_in_rounds_then_distillation_with_auto_weights(tmp_path, 
 
 
 def test_a_record_round_trips_through_its_file(tmp_path):
-    record = TrainingRecord(2, 1.5, 2, 100, source="baseline", pruned_layers=("a", "b"))
+    record = TrainingRecord(epochs=2, best_epoch=2, params_count=100, source="baseline", pruned_layers=("a", "b"),
+                            method="prune", facts={"note": 1})
     record.write(tmp_path / "train.json")
     assert json.loads((tmp_path / "train.json").read_text())["pruned_layers"] == ["a", "b"]
     assert TrainingRecord.read(tmp_path / "train.json") == record
@@ -119,10 +121,11 @@ def test_a_record_round_trips_through_its_file(tmp_path):
 
 
 @pytest.mark.parametrize("name", sorted(methods.METHODS))
-def test_every_method_has_the_fine_tuning_settings(name):
-    settings = {**PRUNE, **CLUSTER, "criterion": "fpgm", "ratio": 0.5, "steps": 1}
-    method = methods.create(name, settings)
-    assert (method.epochs, method.learning_rate) == (1, 0.001)
+def test_every_method_has_the_fine_tuning_settings_and_fine_tunes_by_them(name):
+    assert {"epochs", "learning_rate"} <= set(methods.RULES[name].model_fields)
+    section = params.load(name, path=ROOT / "params.yaml", schemas=methods.RULES)[name]
+    method = methods.create(name, {**section, **FINE_TUNING})
+    assert (method.epochs, method.learning_rate, method.name) == (1, 0.001, name)
 
 
 def test_qat_names_the_layer_it_cannot_quantize():
@@ -142,7 +145,7 @@ def test_structured_sparsity_leaves_m_zeros_in_every_n_input_weights_of_the_int8
     monkeypatch.chdir(tmp_path)
     tiny_splits(tmp_path / "data")
     runs.save("models/baseline", baseline(), {"epochs": 1, "best_epoch": 1, "history": []})
-    settings = {**FINE_TUNING, "m_by_n": [2, 4], "frequency": 1, "skip_layers": ["stem_conv", "logits"]}
+    settings = {**FINE_TUNING, "m_by_n": [2, 4], "skip_layers": ["stem_conv", "logits"]}
     runs.compress(methods.create("prune_m_by_n", settings), "models/baseline", "models/pruned_2by4", "data", TRAIN,
                   seed=0)
     record = TrainingRecord.read("models/pruned_2by4/train.json")

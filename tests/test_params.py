@@ -65,7 +65,8 @@ def graph(**entries):
 
 @pytest.mark.parametrize("entries, message", [
     ({"mine": {"method": "prune", "from": "nowhere"}}, r"models.mine.from = 'nowhere' is not allowed; expected a model"),
-    ({"mine": {"method": "prune"}}, r"models.mine = .* is not allowed; expected \{method: ..., from: ...\}"),
+    ({"mine": {"method": "prune"}}, r"models.mine = .* is not allowed; expected \{method: NAME, from: NAME\}"),
+    ({"mine": {"method": "prune", "from": ["baseline"]}}, r"models.mine = .* not allowed; expected \{method: NAME"),
     ({"mine": {"method": "prune", "from": "baseline", "after": "x"}}, r"models.mine = .* is not allowed"),
     ({"a": {"method": "prune", "from": "b"}, "b": {"method": "qat", "from": "a"}},
      r"models.a.from = 'b' is not allowed: the chain comes back to a \(a <- b <- a\)"),

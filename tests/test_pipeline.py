@@ -52,7 +52,7 @@ def test_metrics_have_every_model_quantization_and_key(pipeline):
     measured = model_quants(pipeline)
     for model in {m for m, _ in measured}:
         metrics = metrics_of(pipeline, model)
-        assert metrics["params_count"] > 0 and metrics["macs"] > 0 and metrics["epoch_seconds"] > 0, model
+        assert metrics["params_count"] > 0 and metrics["macs"] > 0, model
         assert metrics["protocol"] == {"threads": 1, "warmup": 2, "runs": 1, "batch_size": 1, "images": 360}
         assert {key for key in metrics if key in QUANTS} == {q for m, q in measured if m == model}
     for model, quant in measured:

@@ -16,6 +16,11 @@ from edgecompress.core.names import (ARCHITECTURES, INPUT_RANGES, MIN_IMAGE_SIZE
                                      QUANTIZATIONS, STRATEGIES)
 
 
+def is_name(value) -> bool:
+    """Whether `value` can name a model, a budget or a folder: ASCII letters, digits and _."""
+    return isinstance(value, str) and re.fullmatch(r"[A-Za-z0-9_]+", value) is not None
+
+
 class Section(BaseModel):
     """A params section: exactly its keys (a typo is an unknown key, not a silent default), each by its rule."""
     model_config = ConfigDict(extra="forbid")
@@ -46,8 +51,8 @@ def integer(low=None, high=None):
 
 def number(low, high, low_open=False, high_open=False):
     lo, hi = ("(" if low_open else "["), (")" if high_open else "]")
-    return rule(f"a number in {lo}{low}, {high}{hi}",
-                lambda v: _is_number(v) and (v > low if low_open else v >= low) and (v < high if high_open else v <= high))
+    return rule(f"a number in {lo}{low}, {high}{hi}", lambda v: _is_number(v) and (v > low if low_open else v >= low)
+                and (v < high if high_open else v <= high))
 
 
 def one_of(*allowed):
@@ -66,7 +71,7 @@ def named(section: type) -> type:
             raise PydanticCustomError("rule", "a non-empty mapping of names to settings")
         return values
 
-    name = rule("a name: letters, digits and _ only", lambda v: isinstance(v, str) and re.fullmatch(r"\w+", v))
+    name = rule("a name: letters, digits and _ only", is_name)
     return Annotated[dict[name, section], AfterValidator(non_empty)]
 
 
@@ -168,12 +173,13 @@ def graph_faults(models) -> None:
     upstream = dict(UPSTREAM)
     for name, entry in models.items():
         key = f"models.{name}"
-        if not re.fullmatch(r"[A-Za-z0-9_]+", str(name)) or name in UPSTREAM:
+        if not is_name(name) or name in UPSTREAM:
             raise UserError(f"params: {key} is not allowed; names use letters, digits and _ and are none of "
                             f"{', '.join(UPSTREAM)}")
-        if not isinstance(entry, dict) or not {"method", "from"} <= entry.keys() <= ENTRY_KEYS:
-            raise UserError(f"params: {key} = {entry!r} is not allowed; expected {{method: ..., from: ...}} with "
-                            "optional teacher and with")
+        if (not isinstance(entry, dict) or not {"method", "from"} <= entry.keys() <= ENTRY_KEYS
+                or not all(is_name(entry[field]) for field in ("method", "from", "teacher") if field in entry)):
+            raise UserError(f"params: {key} = {entry!r} is not allowed; expected {{method: NAME, from: NAME}} with "
+                            "optional teacher: NAME and with: {setting: value}")
         if not isinstance(entry.get("with", {}), dict):
             raise UserError(f"params: {key}.with = {entry['with']!r} is not allowed; expected a mapping of its "
                             f"method's settings ({entry['method']}.*)")

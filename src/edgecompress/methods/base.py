@@ -16,6 +16,12 @@ class Method:
     rounds = 1
     undistributable = ""  # why fine-tuning cannot run under a tf.distribute strategy; empty where it can
     name = ""  # the params section that configures it (set by methods.create)
+    distills = False  # whether it learns from a teacher (`use_teacher`), which its models entry must name
+
+    @classmethod
+    def check(cls, settings: dict, key) -> None:
+        """Rules that relate two of its settings; `key(setting)` names a setting as the user wrote it (its
+        section's key or a models entry's `with`). A fault is a UserError."""
 
     def __init__(self, settings: dict):
         self.settings = settings

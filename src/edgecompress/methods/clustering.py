@@ -74,8 +74,12 @@ class ClusterSparse(Cluster):
     def layers_of(self, model, upstream) -> tuple:
         return list(upstream.pruned_layers), list(upstream.unsupported_layers)
 
+    def apply(self, model, upstream, steps):
+        self.pruned = list(upstream.pruned_layers)  # still pruned, clustered or not
+        return super().apply(model, upstream, steps)
+
     def properties(self):
-        return {**super().properties(), "pruned_layers": self.layers}
+        return {**super().properties(), "pruned_layers": self.pruned}
 
 
 METHODS = {"cluster": Cluster, "cluster_sparse": ClusterSparse}

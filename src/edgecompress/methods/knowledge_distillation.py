@@ -3,7 +3,6 @@
 The weight of the labels against the teacher's soft targets is a param, or `auto`: paper 004's formula 7 shares
 it in proportion to the gain each source alone gives a fresh copy of the student in a short probe run.
 """
-from edgecompress.core.errors import UserError
 from edgecompress.core.params import fine_tuning, integer, number, rule
 from edgecompress.methods.base import Method
 
@@ -24,14 +23,12 @@ class DistillFineTune(Method):
         probe_epochs=integer(1),
         temperature=number(0, 1000, low_open=True),
     )
-    teacher = None
+    distills = True
 
     def use_teacher(self, model, name: str) -> None:
         self.teacher, self.teacher_name = model, name
 
     def calibrate(self, model, trial):
-        if self.teacher is None:
-            raise UserError("distillation fine-tuning needs a teacher: give its models entry a `teacher`")
         alpha = self.settings["alpha"]
         if alpha != "auto":
             self.alpha, self.weights = alpha, {}

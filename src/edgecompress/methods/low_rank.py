@@ -21,10 +21,10 @@ class LowRank(Method):
 
     rules = fine_tuning(energy=SHARE_OR_NULL, rank_ratio=SHARE_OR_NULL, skip_layers=NAMES)
 
-    def __init__(self, settings: dict):
-        super().__init__(settings)
+    @classmethod
+    def check(cls, settings, key):
         if (settings["energy"] is None) == (settings["rank_ratio"] is None):
-            raise UserError(f"params: lowrank.energy = {settings['energy']!r} and lowrank.rank_ratio = "
+            raise UserError(f"params: {key('energy')} = {settings['energy']!r} and {key('rank_ratio')} = "
                             f"{settings['rank_ratio']!r} are not allowed together; expected exactly one of them set, "
                             "the other null")
 

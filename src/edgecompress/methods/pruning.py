@@ -46,9 +46,6 @@ def last_step(begin_step: int, end_step, frequency: int, total_steps: int) -> in
 def schedule(name: str, initial_sparsity: float, final_sparsity: float, begin_step: int, end_step,
              frequency: int, total_steps: int):
     """`polynomial_decay` (initial -> final sparsity from begin to end step) or `constant_sparsity` (final)."""
-    if initial_sparsity > final_sparsity:
-        raise UserError(f"params: prune.initial_sparsity = {initial_sparsity} is not allowed; "
-                        f"expected at most final_sparsity ({final_sparsity})")
     end = last_step(begin_step, end_step, frequency, total_steps)
     if name == "polynomial_decay":
         return sparsity().PolynomialDecay(initial_sparsity, final_sparsity, begin_step, end, frequency=frequency)
@@ -71,6 +68,12 @@ class Prune(Method):
         frequency=integer(1),
         skip_layers=NAMES,
     )
+
+    @classmethod
+    def check(cls, settings, key):
+        if settings["initial_sparsity"] > settings["final_sparsity"]:
+            raise UserError(f"params: {key('initial_sparsity')} = {settings['initial_sparsity']} is not allowed; "
+                            f"expected at most {key('final_sparsity')} ({settings['final_sparsity']})")
 
     def apply(self, model, upstream, steps):
         from edgecompress.train.models import wrap_layers

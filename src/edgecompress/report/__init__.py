@@ -113,7 +113,8 @@ def reference_section(trainings: dict) -> Section:
     if not left:
         return Section("Reference model", [text + "."])
     return Section("Reference model", [
-        text + ". Layers with weights that a model's method cannot wrap were left as they are (float, dense):",
+        text + ". Layers with weights that a model's method left as they are (it cannot wrap them, or they hold "
+        "too few weights):",
     ], ["model", "layers left as they are"], left)
 
 

@@ -9,7 +9,7 @@ from edgecompress.train import distribute, macs, models, training
 from edgecompress.data import streams
 from edgecompress.core.record import TrainingRecord
 
-CURVES = Path("plots/train")  # <model>.csv per trained model: committed, read by the report and `dvc plots`
+CURVES = Path("plots/train")  # <model>.csv per trained model (its epochs' timings too): read by the report
 
 
 def splits(data_dir):

@@ -146,8 +146,9 @@ def save(model, path) -> None:
     """Save a Keras model as a SavedModel folder at `path`, atomically, without optimizer state.
 
     SavedModel (not .h5) because QAT models with TFMOT's preserve schemes do not reload from .h5, and the converter
-    reads the folder directly. Loading needs no fingerprint.pb, the one file that differs between identical saves. Layers Keras rebuilds from their configs are saved without their traced calls: the
-    folder then writes, loads and converts about four times faster, to the same .tflite.
+    reads the folder directly. Loading needs no fingerprint.pb, the one file that differs between identical saves.
+    Layers Keras rebuilds from their configs are saved without their traced calls: the folder then writes, loads and
+    converts about four times faster, to the same .tflite.
     """
     light = rebuilt_from_config(model)
     with atomic_path(path, is_dir=True) as tmp:
