@@ -90,7 +90,7 @@ def test_every_stage_runs_on_the_users_model_taken_as_it_is(repo, monkeypatch):
     write_params(repo, {
         "train": {"architecture": "file", "model_file": "imports/mine.keras", "epochs": 0, "input_range": [-1, 1],
                   **IN_PROCESS},
-        "prune": {"skip_layers": ["conv", "head"]}, "cluster": {"skip_layers": ["conv", "head"]},
+        **{section: {"skip_layers": ["conv", "head"]} for section in ("prune", "prune_m_by_n", "cluster")},
         "distill": {"input_size": 32}, "convert": {"quantizations": ["fp32", "int8"]},
     })
     monkeypatch.chdir(repo)
