@@ -101,7 +101,8 @@ def test_every_stage_runs_on_the_users_model_taken_as_it_is(repo, monkeypatch):
         compress("data", f"models/{entry['from']}", f"models/{model}")
     stage("distill")("data", "models/baseline", "models/student_distilled")
     stage("distill_attention")("data", "models/baseline", "models/student_attention")
-    for model in ["baseline", "student_distilled", "student_attention", *graph]:
+    models = ["baseline", "student_distilled", "student_attention", *graph]
+    for model in models:
         stage("convert")("data", f"models/{model}")
         stage("evaluate")("data", f"models/{model}", "metrics")
     stage("report")("metrics", "plots/train", "report")

@@ -15,6 +15,10 @@ class StructuredSparsity(Prune):
 
     rules = fine_tuning(m_by_n=PATTERN, skip_layers=NAMES)
 
+    @classmethod
+    def check(cls, settings, key):
+        """No two of its settings relate (Prune's sparsity schedule is not one of them)."""
+
     def apply(self, model, upstream, steps):
         from edgecompress.train.models import wrap_layers
 
