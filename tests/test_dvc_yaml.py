@@ -109,3 +109,10 @@ def test_the_root_package_runs_no_code():
 
 def test_the_dag_file_stays_short():
     assert len((ROOT / "dvc.yaml").read_text().splitlines()) <= 120
+
+
+def test_the_models_the_training_stages_make_are_the_ones_params_knows():
+    """dvc.yaml's `trained` (converted and evaluated beside the entries) and params' upstream models agree."""
+    from edgecompress.core import params
+
+    assert list(DVC_YAML["vars"][0]["trained"]) == list(params.UPSTREAM)
