@@ -36,22 +36,24 @@ def rule(describe: str, check) -> type:
     return Annotated[object, PlainValidator(accepted)]
 
 
-def _is_int(v):
+def is_int(v) -> bool:
+    """An integer, not a bool (YAML's true is Python's 1)."""
     return isinstance(v, int) and not isinstance(v, bool)
 
 
-def _is_number(v):
+def is_number(v) -> bool:
+    """An int or float, not a bool."""
     return isinstance(v, (int, float)) and not isinstance(v, bool)
 
 
 def integer(low=None, high=None):
     bounds = f"an integer{f' >= {low}' if low is not None else ''}{f' <= {high}' if high is not None else ''}"
-    return rule(bounds, lambda v: _is_int(v) and (low is None or v >= low) and (high is None or v <= high))
+    return rule(bounds, lambda v: is_int(v) and (low is None or v >= low) and (high is None or v <= high))
 
 
 def number(low, high, low_open=False, high_open=False):
     lo, hi = ("(" if low_open else "["), (")" if high_open else "]")
-    return rule(f"a number in {lo}{low}, {high}{hi}", lambda v: _is_number(v) and (v > low if low_open else v >= low)
+    return rule(f"a number in {lo}{low}, {high}{hi}", lambda v: is_number(v) and (v > low if low_open else v >= low)
                 and (v < high if high_open else v <= high))
 
 

@@ -3,7 +3,7 @@
 The weight of the labels against the teacher's soft targets is a param, or `auto`: paper 004's formula 7 shares
 it in proportion to the gain each source alone gives a fresh copy of the student in a short probe run.
 """
-from edgecompress.core.params import fine_tuning, integer, number, rule
+from edgecompress.core.params import fine_tuning, integer, is_number, number, rule
 from edgecompress.methods.base import Method
 
 
@@ -19,7 +19,7 @@ class DistillFineTune(Method):
 
     rules = fine_tuning(
         alpha=rule("auto (paper 004's formula 7 from probe runs) or a number in [0, 1]",
-                   lambda v: v == "auto" or (isinstance(v, (int, float)) and not isinstance(v, bool) and 0 <= v <= 1)),
+                   lambda v: v == "auto" or (is_number(v) and 0 <= v <= 1)),
         probe_epochs=integer(1),
         temperature=number(0, 1000, low_open=True),
     )

@@ -4,11 +4,11 @@ The rank of each layer is the fewest singular values that keep lowrank.energy of
 lowrank.rank_ratio of the full rank; a layer is split only where the two thinner layers have fewer parameters.
 """
 from edgecompress.core.errors import UserError
-from edgecompress.core.params import NAMES, fine_tuning, rule
+from edgecompress.core.params import NAMES, fine_tuning, is_number, rule
 from edgecompress.methods.base import Method
 
 SHARE_OR_NULL = rule("null or a number in (0, 1]",
-                     lambda v: v is None or (isinstance(v, (int, float)) and not isinstance(v, bool) and 0 < v <= 1))
+                     lambda v: v is None or (is_number(v) and 0 < v <= 1))
 
 
 def has_kernel(layer) -> bool:

@@ -1,6 +1,6 @@
 """Magnitude pruning with TFMOT: wrap the chosen layers, fine-tune along the schedule, strip the wrappers."""
 from edgecompress.core.errors import UserError
-from edgecompress.core.params import NAMES, fine_tuning, integer, number, one_of, rule
+from edgecompress.core.params import NAMES, fine_tuning, integer, is_int, number, one_of, rule
 from edgecompress.methods.base import Method
 
 
@@ -64,7 +64,7 @@ class Prune(Method):
         final_sparsity=SPARSITY,
         begin_step=integer(0),
         end_step=rule("auto (the last pruning step of fine-tuning) or an integer >= 1",
-                      lambda v: v == "auto" or (isinstance(v, int) and not isinstance(v, bool) and v >= 1)),
+                      lambda v: v == "auto" or (is_int(v) and v >= 1)),
         frequency=integer(1),
         skip_layers=NAMES,
     )

@@ -3,11 +3,11 @@ input-channel weights of a kernel the m smallest are zero, the pattern that spar
 Ampere) and sparse inference kernels skip without an index per weight. TFMOT picks the mask once, from the
 magnitudes at the first step of fine-tuning, and keeps it; fine-tuning adapts the weights left. Then the wrappers
 are stripped and BatchNorm re-estimated as after magnitude pruning."""
-from edgecompress.core.params import NAMES, fine_tuning, rule
+from edgecompress.core.params import NAMES, fine_tuning, is_int, rule
 from edgecompress.methods.pruning import Prune, prunable_layers, sparsity
 
 PATTERN = rule("[m, n]: m zeros in every n consecutive weights, integers with 0 < m < n",
-               lambda v: isinstance(v, list) and len(v) == 2 and all(type(x) is int for x in v) and 0 < v[0] < v[1])
+               lambda v: isinstance(v, list) and len(v) == 2 and all(is_int(x) for x in v) and 0 < v[0] < v[1])
 
 
 class StructuredSparsity(Prune):
