@@ -236,6 +236,19 @@ def test_an_edited_file_reruns_exactly_the_stages_it_decides(pipeline, path, exp
     assert changed == (everything if expected == "every stage" else expected)
 
 
+def test_python_bytecode_under_src_changes_no_stage(pipeline):
+    """Importing the library writes __pycache__ folders into the stages' dependency folders: .dvcignore keeps them
+    out of the hashes, or every run and every checkout would change the cache key."""
+    cache = pipeline / "src/edgecompress/core/__pycache__"
+    cache.mkdir(exist_ok=True)
+    stray = cache / "stray.cpython-311.pyc"
+    stray.write_bytes(b"compiled")
+    try:
+        assert "up to date" in run(["dvc", "status"], pipeline).stdout
+    finally:
+        stray.unlink()
+
+
 def test_an_added_or_changed_image_reruns_prepare_and_everything_after_it(pipeline):
     folder = Path(tiny_params(pipeline)["data"]["path"])
     everything = set(run(["dvc", "stage", "list", "--name-only"], pipeline).stdout.split())
