@@ -2,7 +2,7 @@
 
 For each dataset size, generates a class-per-folder tree of 224x224 RGB TIFF tiles (the NCT-CRC-HE-100K
 format, 9 classes) and runs, in a scratch project, `prepare`, one epoch of the baseline at
-data.image_size 224, `convert` (int8) and `evaluate`, each as its own process the way DVC runs it. Prints
+data.image_size 224, `convert` (fp32, int8) and `evaluate`, each as its own process the way DVC runs it. Prints
 images per second for prepare and training and each stage's peak resident memory; a stage whose peak grows
 by more than `--max-growth` from the smallest to the largest dataset holds its data in memory, and makes the
 benchmark exit 1. Run it with `make bench-scale`.
@@ -24,15 +24,15 @@ from prepare import generate  # bench/prepare.py: the same tiles
 
 ROOT = Path(__file__).resolve().parents[1]
 STAGES = (("prepare", ["data"]), ("train", ["data", "models/baseline"]), ("convert", ["data", "models/baseline"]),
-          ("evaluate", ["data", "models/baseline", "metrics"]))
+          ("evaluate", ["data", "models/baseline", "models/baseline", "metrics"]))
 
 
 def params(tiles: Path) -> dict:
-    """The project's default params with the tiles as data at 224 px, one epoch, int8 only."""
+    """The project's default params with the tiles as data at 224 px, one epoch, fp32 and int8 only."""
     values = yaml.safe_load((ROOT / "params.yaml").read_text())
     values["data"].update(source="folder", path=str(tiles), test_path=str(tiles), image_size=224, channels=3)
     values["train"]["epochs"] = 1
-    values["convert"]["quantizations"] = ["int8"]
+    values["convert"]["quantizations"] = ["fp32", "int8"]  # fp32: the reference evaluate pairs every model with
     return values
 
 

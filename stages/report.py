@@ -1,5 +1,6 @@
-"""report: read every metrics file in METRICS_DIR and the curves in CURVES_DIR; write REPORT_DIR/summary.json,
-report.md, report.html and the data of `dvc plots`."""
+"""report: read every metrics file in METRICS_DIR (and its details: the predictions per test image), the curves in
+CURVES_DIR and the images of TEST_DIR that compression forgets; write REPORT_DIR/summary.json, report.md, report.html
+and the data of `dvc plots`."""
 from pathlib import Path
 
 from edgecompress.core import params
@@ -7,6 +8,9 @@ from edgecompress import report
 from edgecompress.report import report_figures, selection
 from edgecompress.core.errors import run_stage
 from edgecompress.core.files import atomic_path, read_json, write_json
+from edgecompress.measure.compare import REFERENCE
+from edgecompress.measure.runner import TestSplit
+from edgecompress.report.paired import Predictions
 
 
 def details_of(metrics_dir, model) -> dict:
@@ -19,25 +23,31 @@ def confusion_of(metrics_dir, row, role):
     return f"{role}: {selection.label(row)}", details["models"][row["quantization"]]["confusion"], details["classes"]
 
 
-def main(metrics_dir, curves_dir, report_dir):
+def main(metrics_dir, curves_dir, test_dir, report_dir):
     cfg = params.load("report", schemas={"report": selection.Report})["report"]
     selection.check_highlight(cfg)
     metrics = report.read_metrics(metrics_dir)
     curves = {model: report_figures.read_curve(Path(curves_dir) / f"{model}.csv") for model in metrics}
     table = report.rows(metrics, {model: report.mean(curve.get("seconds", [])) for model, curve in curves.items()})
     front, picks, best = report.choose(table, cfg["budgets"], cfg["highlight"])
-    reference = next(row for row in table if selection.row_id(row) == selection.REFERENCE)
+    reference = next(row for row in table if selection.row_id(row) == REFERENCE)
     confusions = {"baseline": confusion_of(metrics_dir, reference, "reference"),
                   "best_compressed": confusion_of(metrics_dir, best, "best compressed")}
+    details = {model: details_of(metrics_dir, model) for model in metrics}
+    predictions = Predictions(details)
+    forgotten = predictions.forgotten(cfg["forgotten_images"])
+    shown = {image["index"] for image in forgotten}
+    images = {i: pixels for i, (pixels, _) in enumerate(TestSplit(test_dir)) if i in shown}
     out = Path(report_dir)
-    write_json(out / "summary.json", report.summary(table, front, picks, best))
+    write_json(out / "summary.json", report.summary(table, front, picks, best, predictions, forgotten,
+                                                    cfg["class_drop_points"]))
     write_json(out / "compare.json", report.plot_points(table, front, best))
     write_json(out / "curves.json", report.curve_records(curves))
     for name, (_, counts, classes) in confusions.items():
         write_json(out / "confusion" / f"{name}.json", report.confusion_records(counts, classes))
-    trainings = {model: details_of(metrics_dir, model)["training"] for model in metrics}
-    content = report.sections(table, front, picks, best, trainings)
-    figures = report_figures.render(table, front, best, curves, confusions)
+    trainings = {model: d["training"] for model, d in details.items()}
+    content = report.sections(table, front, picks, best, trainings, predictions, forgotten, cfg["class_drop_points"])
+    figures = report_figures.render(table, front, best, curves, confusions, forgotten, images)
     for name, text in (("report.md", report.markdown(content)), ("report.html", report.html_page(content, figures))):
         with atomic_path(out / name) as tmp:
             tmp.write_text(text)

@@ -73,7 +73,18 @@ def evaluation(pipeline, tmp_path):
 
 def evaluate(folder, **settings):
     write_params(folder, {"evaluate": settings})
-    return run(["python", str(ROOT / "stages/evaluate.py"), "data", "models/baseline", "metrics"], folder, check=False)
+    return run(["python", str(ROOT / "stages/evaluate.py"), "data", "models/baseline", "models/baseline", "metrics"],
+               folder, check=False)
+
+
+def test_evaluate_without_the_reference_model_is_one_line(evaluation):
+    (evaluation / "models/baseline/tflite/fp32.tflite").unlink()
+    result = evaluate(evaluation)
+    assert result.returncode == 2
+    assert result.stderr.strip() == ("error: evaluate: the reference model models/baseline/tflite/fp32.tflite is "
+                                     "missing: every model is compared with it, so convert.quantizations must include "
+                                     "fp32")
+    assert not (evaluation / "metrics").exists()
 
 
 def remote_folders():
@@ -91,6 +102,8 @@ def test_evaluate_over_ssh_measures_what_the_local_run_measures(sshd, evaluation
     for quant in ("fp32", "fp16", "dynamic", "int8", "int16x8"):
         assert remote[quant]["accuracy"] == local[quant]["accuracy"], quant
         assert remote[quant]["size_bytes"] == local[quant]["size_bytes"]
+        for key in ("accuracy_ci95", "flips_lost", "flips_gained", "mcnemar_p"):  # the reference ran there too
+            assert remote[quant][key] == local[quant][key], (quant, key)
         for key in ("latency_p50_ms", "latency_p90_ms", "latency_mean_ms", "total_s"):
             assert remote[quant][key] > 0, (quant, key)
     assert remote["device"]["machine"] and remote["device"]["cpu"] and remote["device"]["runtime"]

@@ -34,19 +34,53 @@ def test_every_row_of_the_report_matches_its_metrics_file(pipeline):
     for cells in table:
         m = metrics_of(pipeline, cells[0])[cells[1]]
         assert cells[2] == f"{m['accuracy']:.4f}"
-        assert cells[4] == f"{m['size_bytes'] / 1e3:,.1f}" and cells[5] == f"{m['gzip_bytes'] / 1e3:,.1f}"
-        assert cells[7] == f"{m['latency_p50_ms']:.3f}"
-        assert cells[9] == f"{m['sparsity']:.1%}" and cells[10] == f"{m['max_distinct_per_channel']:,}"
+        assert cells[3] == f"{m['accuracy_ci95'][0]:.3f}-{m['accuracy_ci95'][1]:.3f}"
+        noise = m["flips_lost"] + m["flips_gained"] and m["mcnemar_p"] > 0.05
+        assert cells[4].endswith(" (n.s.)") == bool(noise)
+        assert cells[5] == f"{m['flips_lost']} / {m['flips_gained']} ({m['mcnemar_p']:.2g})"
+        assert cells[6] == f"{m['size_bytes'] / 1e3:,.1f}" and cells[7] == f"{m['gzip_bytes'] / 1e3:,.1f}"
+        assert cells[9] == f"{m['latency_p50_ms']:.3f}"
+        assert cells[11] == f"{m['sparsity']:.1%}" and cells[12] == f"{m['max_distinct_per_channel']:,}"
         model = metrics_of(pipeline, cells[0])
-        assert cells[12] == f"{model['macs']:,}"
-        assert cells[13] == f"{model['macs'] / metrics_of(pipeline, 'baseline')['macs']:.2f}"
+        assert cells[14] == f"{model['macs']:,}"
+        assert cells[15] == f"{model['macs'] / metrics_of(pipeline, 'baseline')['macs']:.2f}"
         seconds = report_figures.read_curve(pipeline / f"plots/train/{cells[0]}.csv")["seconds"]
-        assert cells[14] == f"{sum(seconds) / len(seconds):.2f}"
+        assert cells[16] == f"{sum(seconds) / len(seconds):.2f}"
     baseline = metrics_of(pipeline, "baseline")["fp32"]
     for row in json.loads(read(pipeline, "report/summary.json"))["rows"]:
         m = metrics_of(pipeline, row["model"])[row["quantization"]]
         assert row["accuracy_delta_points"] == round(100 * (m["accuracy"] - baseline["accuracy"]), 4)
         assert row["gzip_compression"] == baseline["gzip_bytes"] / m["gzip_bytes"]
+
+
+def details_of(repo, model):
+    return json.loads(read(repo, f"metrics/details/{model}.json"))
+
+
+def test_flips_classes_and_forgotten_images_are_the_hand_count_of_the_predictions(pipeline):
+    reference = details_of(pipeline, "baseline")
+    labels, right = reference["labels"], [p == y for p, y in zip(reference["models"]["fp32"]["predictions"],
+                                                                   reference["labels"])]
+    assert len(labels) == 360
+    flipped, recalls = [0] * len(labels), {}
+    for model, quant in model_quants(pipeline):
+        details, m = details_of(pipeline, model), metrics_of(pipeline, model)[quant]
+        now = [p == y for p, y in zip(details["models"][quant]["predictions"], labels)]
+        assert details["labels"] == labels and m["accuracy"] == sum(now) / len(labels)
+        assert m["flips_lost"] == sum(r and not n for r, n in zip(right, now))
+        assert m["flips_gained"] == sum(n and not r for r, n in zip(right, now))
+        assert m["accuracy_ci95"][0] < m["accuracy"] < m["accuracy_ci95"][1] or m["accuracy"] in (0, 1)
+        if (model, quant) != ("baseline", "fp32"):
+            flipped = [f + (r and not n) for f, r, n in zip(flipped, right, now)]
+        recalls[(model, quant)] = details["models"][quant]["recall"]
+    summary = json.loads(read(pipeline, "report/summary.json"))
+    forgotten = summary["forgotten_images"]
+    assert [f["flipped_by"] for f in forgotten] == sorted((f for f in flipped if f), reverse=True)[:len(forgotten)]
+    assert all(flipped[f["index"]] == f["flipped_by"] == sum(f["predicted"].values()) for f in forgotten)
+    drop = yaml.safe_load(read(pipeline, "params.yaml"))["report"]["class_drop_points"]
+    ref = recalls[("baseline", "fp32")]
+    damaged = {(m, q, c) for (m, q), recall in recalls.items() for c in recall if 100 * (ref[c] - recall[c]) >= drop}
+    assert {(d["model"], d["quantization"], d["class"]) for d in summary["class_damage"]} == damaged
 
 
 def test_pareto_front_is_exactly_the_undominated_models(pipeline):
@@ -114,8 +148,10 @@ def test_plot_files_parse_and_dvc_renders_every_plot(pipeline, tmp_path):
 
 def test_html_report_has_the_tables_and_every_figure_as_a_png(pipeline):
     page = parse_page(read(pipeline, "report/report.html"))
+    forgotten = json.loads(read(pipeline, "report/summary.json"))["forgotten_images"]
     assert page.headings == ["Reference model", "Students", "What the methods did", "Recommendations",
-                             "Best compressed model", "Pareto front", "All models", "Training curves"]
+                             "Best compressed model", "Pareto front", "Per-class damage",
+                             *["Images compression forgets"] * bool(forgotten), "All models", "Training curves"]
     params_count = json.loads(read(pipeline, "metrics/baseline.json"))["params_count"]
     assert f"`baseline`: resnet18, {params_count:,} parameters, pixels scaled to [0, 1]" in read(pipeline,
                                                                                                 "report/report.md")
@@ -124,7 +160,7 @@ def test_html_report_has_the_tables_and_every_figure_as_a_png(pipeline):
     assert (f"`filter_pruned_kd`: distilled from `baseline`, label loss weight {kd['labels']:.3f}, teacher "
             f"{kd['teacher']:.3f}, allocated by paper 004's formula 7") in read(pipeline, "report/report.md")
     assert sorted(img["alt"] for img in page.images) == ["accuracy_vs_gzip", "accuracy_vs_latency", "confusion",
-                                                         "training_curves"]
+                                                         *["forgotten"] * bool(forgotten), "training_curves"]
     for img in page.images:
         assert base64.b64decode(img["src"].split(",", 1)[1]).startswith(b"\x89PNG\r\n\x1a\n")
     summary = json.loads(read(pipeline, "report/summary.json"))

@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 
 from edgecompress import report
-from edgecompress.measure import runner
+from edgecompress.measure import compare, runner
 from edgecompress.report import selection
+from edgecompress.report.paired import Predictions
 
 
 def test_per_class_by_hand():
@@ -24,9 +25,34 @@ def test_class_never_predicted_has_zero_precision():
     assert precision.tolist() == [0.5, 0.0] and recall.tolist() == [1.0, 0.0]
 
 
-def block(accuracy, size, gzip, p50, sparsity=0.0, distinct=200):
+IMAGES = 100
+LABELS = [i % 10 for i in range(IMAGES)]
+
+
+def predicted(accuracy) -> list:
+    """Predictions right on the first accuracy x IMAGES images, wrong on the rest."""
+    right = round(accuracy * IMAGES)
+    return [y if i < right else (y + 1) % 10 for i, y in enumerate(LABELS)]
+
+
+def block(accuracy, size, gzip, p50, sparsity=0.0, distinct=200, reference_accuracy=0.99):
+    """A metrics block whose paired figures are those of predicted(accuracy) against predicted(reference)."""
     return {"accuracy": accuracy, "size_bytes": size, "gzip_bytes": gzip, "latency_p50_ms": p50,
-            "sparsity": sparsity, "max_distinct_per_channel": distinct}
+            "sparsity": sparsity, "max_distinct_per_channel": distinct,
+            "accuracy_ci95": compare.wilson_interval(round(accuracy * IMAGES), IMAGES),
+            **compare.flips(predicted(reference_accuracy), predicted(accuracy), LABELS)}
+
+
+def predictions_of(metrics) -> Predictions:
+    """The Predictions that the hand-made `metrics` were measured from."""
+    classes = [str(c) for c in range(10)]
+    details = {}
+    for model, m in metrics.items():
+        quants = [q for q in m if isinstance(m[q], dict)]
+        recalls = {q: runner.per_class(np.array(LABELS), np.array(predicted(m[q]["accuracy"])), 10)[1] for q in quants}
+        details[model] = {"labels": LABELS, "classes": classes, "models": {
+            q: {"predictions": predicted(m[q]["accuracy"]), "recall": dict(zip(classes, recalls[q]))} for q in quants}}
+    return Predictions(details)
 
 
 def test_rows_are_relative_to_the_fp32_baseline():
@@ -56,18 +82,19 @@ def test_rows_are_relative_to_the_fp32_baseline():
                  "pruned": {**training, "unsupported_layers": ["prelu (PReLU)"]},
                  "filter_pruned": {**training, "method": "filter_prune", "facts": {"criterion": "fpgm", "groups": groups}},
                  "filter_pruned_kd": {**training, "teacher": "baseline", "method": "filter_prune_kd", "facts": weights}}
-    content = report.sections(rows, front, picks, rows[1], trainings)
+    content = report.sections(rows, front, picks, rows[1], trainings, predictions_of(metrics), [], 10)
     text = report.markdown(content)
     assert "`baseline`: imports/mine.keras, 100 parameters, pixels scaled to [-1, 1]" in text
     assert "| pruned | prelu (PReLU) |" in text
-    assert ("| baseline | int8 | 0.9800 | -1.00 | 1.0 | 0.7 | 5.00x | 0.050 | 0.25 | 79.5% | 16 | 100 | 1,000 | 1.00 "
-            "| 2.00 | yes |") in text
+    assert ("| baseline | int8 | 0.9800 | 0.930-0.994 | -1.00 (n.s.) | 1 / 0 (1) | 1.0 | 0.7 | 5.00x | 0.050 | 0.25 "
+            "| 79.5% | 16 | 100 | 1,000 | 1.00 | 2.00 | yes |") in text
     assert ("`filter_pruned`: fpgm removed 4 of 18 filters in 1 of 2 channel groups (layers joined by a residual add "
             "share one group); left whole: logits (it is a model output).") in text
     assert ("`filter_pruned_kd`: distilled from `baseline`, label loss weight 0.250, teacher 0.750, allocated by "
             "paper 004's formula 7 from 1-epoch probes of a fresh student: labels alone gained +20.0 points, the "
             "teacher alone +60.0 (from 0.100).") in text
-    assert "| small | baseline int8: accuracy 0.9800 (-1.00 points), gzip 0.7 KB, p50 0.050 ms" in text
+    assert ("| small | baseline int8: accuracy 0.9800 (-1.00 points, 95% interval 0.9300-0.9945, images lost / gained "
+            "against the reference 1 / 0, McNemar p 1: not significant), gzip 0.7 KB, p50 0.050 ms") in text
     assert "| tiny | No model fits (gzip size ≤ 0.5 KB). The closest is baseline int8: gzip size 0.7 KB is 44 %" in text
     assert "2 of the 2 models x quantizations are not dominated" in text
 
@@ -99,7 +126,8 @@ def test_the_three_students_stand_side_by_side_and_factorization_is_described():
                               "facts": {"labels": 0.1, "teacher": 0.9, "temperature": 10}},
         "student_scratch": base,
     }
-    text = report.markdown(report.sections(rows, selection.pareto_front(rows), {}, rows[0], trainings))
+    text = report.markdown(report.sections(rows, selection.pareto_front(rows), {}, rows[0], trainings,
+                                           predictions_of(metrics), [], 10))
     students = text.split("## Students")[1].split("##")[0]  # the section's table, before every other one
     assert [line for line in students.splitlines() if line.startswith("| student_")] == [
         "| student_scratch | labels only | mobilenetv2 | 200 | 0.9500 (-4.00) | 0.9400 |",
@@ -108,6 +136,10 @@ def test_the_three_students_stand_side_by_side_and_factorization_is_described():
         "| student_attention | labels + attention maps of `baseline` at 2 stage pairs (beta 1000) | mobilenetv2 | 200 "
         "| 0.9700 (-2.00) | 0.9600 |",
     ]
+    assert ("`student_distilled` against `student_scratch` (fp32, the same 100 images): +1.00 points, 1 images gained "
+            "and 0 lost, McNemar p 1: not significant at 100 images.") in students
+    assert ("`student_attention` against `student_scratch` (fp32, the same 100 images): +2.00 points, 2 images gained "
+            "and 0 lost, McNemar p 0.5: not significant at 100 images.") in students
     assert ("`student_attention` matched block_3_expand_relu (16x16) with stem_relu (16x16), block_1_expand_relu "
             "(32x32) with stem_relu (16x16)") in text
     assert ("`lowrank`: 1 of 2 Dense / Conv2D kernels split in two by truncated SVD, ranks 4-4, keeping 52%-52% of the "

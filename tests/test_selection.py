@@ -10,6 +10,7 @@ from edgecompress.report import selection
 def row(model, quant, accuracy, gzip_kb, p50, reference_accuracy=0.99):
     return {"model": model, "quantization": quant, "accuracy": accuracy,
             "accuracy_delta_points": round(100 * (accuracy - reference_accuracy), 4),
+            "accuracy_ci95": [accuracy - 0.01, accuracy + 0.01], "flips_lost": 0, "flips_gained": 0, "mcnemar_p": 1.0,
             "size_bytes": int(gzip_kb * 1100), "gzip_bytes": int(gzip_kb * 1000), "latency_p50_ms": p50}
 
 

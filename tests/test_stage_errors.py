@@ -7,11 +7,11 @@ from conftest import ROOT, run, write_params
 PREPARE = ("prepare.py", ["data"])
 TRAIN = ("train.py", ["data", "models/baseline"])
 CONVERT = ("convert.py", ["data", "models/baseline"])
-EVALUATE = ("evaluate.py", ["data", "models/baseline", "metrics"])
+EVALUATE = ("evaluate.py", ["data", "models/baseline", "models/baseline", "metrics"])
 DISTILL = ("distill.py", ["data", "models/baseline", "models/student_distilled"])
 TRAIN_STUDENT = ("train_student.py", ["data", "models/student_scratch"])
 DISTILL_ATTENTION = ("distill_attention.py", ["data", "models/baseline", "models/student_attention"])
-REPORT = ("report.py", ["metrics", "plots/train", "report"])
+REPORT = ("report.py", ["metrics", "plots/train", "data/test", "report"])
 
 
 def compress(model, source="baseline"):
@@ -109,6 +109,8 @@ CASES = [
     (*REPORT, {"report": {"budgets": {"fast": {"prefer": "size"}}}},
      ["report.budgets.fast.prefer", "'size'", "accuracy, gzip, latency"], "report"),
     (*REPORT, {"report": {"highlight": "cheap"}}, ["report.highlight", "'cheap'", "tiny, fast, accurate"], "report"),
+    (*REPORT, {"report": {"class_drop_points": 0}}, ["report.class_drop_points", "0", "(0, 100]"], "report"),
+    (*REPORT, {"report": {"forgotten_images": 2.5}}, ["report.forgotten_images", "2.5", ">= 0"], "report"),
 ]
 
 

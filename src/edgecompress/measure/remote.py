@@ -40,19 +40,22 @@ class Device:
             self.fail(f"cannot {what}: {last}")
         return result.stdout.decode()
 
-    def run_folder(self, model_dir, test_dir, threads: int, warmup: int, runs: int, input_range=(0, 1)) -> dict:
+    def run_folder(self, model_dir, test_dir, threads: int, warmup: int, runs: int, input_range=(0, 1),
+                   reference=None, reference_range=(0, 1)) -> dict:
         """runner.run_folder, run on the device by the same runner file."""
         unpack = ('d=$(mktemp -d "${TMPDIR:-/tmp}/edgecompress.XXXXXX") && '
                   '{ tar -x -C "$d" || { rm -rf "$d"; exit 1; }; } && echo "$d"')
         with tempfile.TemporaryFile() as tar:
-            bundle(model_dir, test_dir, tar)
+            bundle(model_dir, test_dir, tar, reference)
             tar.seek(0)
             workdir = self.call(unpack, "copy the models to the device", stdin=tar).strip()
         folder = shlex.quote(workdir)
         try:
             out = self.call(f"cd {folder} && {shlex.quote(self.python)} runner.py models test result.json "
                             f"--threads {threads} --warmup {warmup} --runs {runs} "
-                            f"--input-range {float(input_range[0])} {float(input_range[1])} && cat result.json",
+                            f"--input-range {float(input_range[0])} {float(input_range[1])} "
+                            + (f"--reference reference.tflite --reference-range {float(reference_range[0])} "
+                               f"{float(reference_range[1])} " if reference else "") + "&& cat result.json",
                             "run the benchmark", hint=f" (evaluate.python is {self.python!r}; it needs numpy and "
                                                        "ai-edge-litert or tflite-runtime)")
         finally:  # best effort: a failure here must not hide the one above
@@ -63,11 +66,13 @@ class Device:
             self.fail(f"the runner printed no result: {out[-200:]!r}")
 
 
-def bundle(model_dir, test_dir, out) -> None:
-    """Write to the open file `out` a tar of runner.py, models/*.tflite and the test split as test/: what the
-    device needs, sent over ssh's stdin."""
+def bundle(model_dir, test_dir, out, reference=None) -> None:
+    """Write to the open file `out` a tar of runner.py, models/*.tflite, the test split as test/ and the reference
+    .tflite, if any: what the device needs, sent over ssh's stdin."""
     with tarfile.open(fileobj=out, mode="w") as tar:
         tar.add(runner.__file__, arcname="runner.py")
+        if reference:
+            tar.add(reference, arcname="reference.tflite")
         for path in sorted(Path(model_dir).glob("*.tflite")):
             tar.add(path, arcname=f"models/{path.name}")
         tar.add(test_dir, arcname="test")

@@ -3,10 +3,12 @@
 Needs only numpy and a LiteRT interpreter (ai_edge_litert, or tflite_runtime on older boards), so the
 same file runs locally and on a remote device:
     python runner.py MODEL_DIR TEST_DIR OUT_JSON [--threads N] [--warmup N] [--runs N] [--input-range LOW HIGH]
+                     [--reference FILE --reference-range LOW HIGH]
 """
 import argparse
 import itertools
 import json
+import math
 import platform
 import struct
 import time
@@ -42,6 +44,23 @@ def _cycle(make):
     """The items of make() again and again (warm-up on a split smaller than the warm-up count)."""
     while True:
         yield from make()
+
+
+def median_interval(samples, confidence: float = 0.95) -> list:
+    """A distribution-free interval [low, high] for the median of `samples` from their order statistics: the ranks
+    between which the median lies with probability `confidence` if the samples are independent draws (Binomial(n,
+    1/2) tails, computed exactly); a bound is None where too few samples give one (under 6 at 95%)."""
+    ordered, n = sorted(samples), len(samples)
+    if n == 0:
+        return [None, None]
+    millionths = round((1 - confidence) / 2 * 10**6)  # each tail's chance, so that the sums below stay integers
+    tail, whole, cumulative, low = 2**n * millionths, 2**n * 10**6, 0, None
+    for k in range(n + 1):  # cumulative / 2**n: P(Binomial(n, 1/2) <= k)
+        cumulative += math.comb(n, k)
+        if low is None and cumulative * 10**6 >= tail:
+            low = k - 1
+        if cumulative * 10**6 >= whole - tail:
+            return [ordered[low] if low >= 0 else None, ordered[k] if k < n else None]
 
 
 def per_class(y_true, y_pred, num_classes: int):
@@ -80,8 +99,10 @@ def run_model(path, split: TestSplit, threads: int = 1, warmup: int = 10, runs: 
 
     Pixels are scaled onto `input_range` (low, high) as in training: edgecompress.data.scale.
 
-    Latency per image times invoke() alone, as TF Lite's benchmark_model does, over every pass; total_s is
-    one pass over the test split including reading, input quantization and output reading (the mean over passes).
+    Latency per image times invoke() alone, as TF Lite's benchmark_model does, over every pass; its p50's 95%
+    interval treats every timed invoke (images x passes) as one draw (median_interval). total_s is one pass over the
+    test split including reading, input quantization and output reading (the mean over passes). `predictions`: the
+    class predicted for each test image, in the split's order.
     """
     interpreter = Interpreter(model_path=str(path), num_threads=threads)
     interpreter.allocate_tensors()
@@ -115,11 +136,13 @@ def run_model(path, split: TestSplit, threads: int = 1, warmup: int = 10, runs: 
         "size_bytes": Path(path).stat().st_size,
         "latency_p50_ms": float(np.percentile(latencies, 50) * 1e3),
         "latency_p90_ms": float(np.percentile(latencies, 90) * 1e3),
+        "latency_p50_ci95_ms": [t and t * 1e3 for t in median_interval(latencies.ravel().tolist())],
         "latency_mean_ms": float(latencies.mean() * 1e3),
         "total_s": float(totals.mean()),
         "precision": precision.tolist(),
         "recall": recall.tolist(),
         "confusion": confusion.tolist(),
+        "predictions": predictions.tolist(),
     }
 
 
@@ -146,15 +169,20 @@ def device_facts() -> dict:
     }
 
 
-def run_folder(model_dir, test_dir, threads: int = 1, warmup: int = 10, runs: int = 1, input_range=(0, 1)) -> dict:
-    """Benchmark every .tflite in `model_dir` (named <quantization>.tflite) on the test split in `test_dir`."""
+def run_folder(model_dir, test_dir, threads: int = 1, warmup: int = 10, runs: int = 1, input_range=(0, 1),
+               reference=None, reference_range=(0, 1)) -> dict:
+    """Benchmark every .tflite in `model_dir` (named <quantization>.tflite) on the test split in `test_dir`; with
+    the test labels and, if a `reference` .tflite is given, its predictions (pixels on `reference_range`), untimed."""
     split = TestSplit(test_dir)
     results = {
         path.stem: run_model(path, split, threads, warmup, runs, input_range)
         for path in sorted(Path(model_dir).glob("*.tflite"))
     }
     protocol = {"threads": threads, "warmup": warmup, "runs": runs, "batch_size": 1, "images": split.count}
-    return {"device": device_facts(), "protocol": protocol, "models": results}
+    run = {"device": device_facts(), "protocol": protocol, "models": results, "labels": [y for _, y in split]}
+    if reference:
+        run["reference"] = run_model(reference, split, threads, 0, 1, reference_range)["predictions"]
+    return run
 
 
 def main() -> None:
@@ -166,8 +194,11 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=10)
     parser.add_argument("--runs", type=int, default=1)
     parser.add_argument("--input-range", type=float, nargs=2, default=(0.0, 1.0), metavar=("LOW", "HIGH"))
+    parser.add_argument("--reference", help="a .tflite whose predictions to record beside the models'")
+    parser.add_argument("--reference-range", type=float, nargs=2, default=(0.0, 1.0), metavar=("LOW", "HIGH"))
     args = parser.parse_args()
-    result = run_folder(args.model_dir, args.test_dir, args.threads, args.warmup, args.runs, args.input_range)
+    result = run_folder(args.model_dir, args.test_dir, args.threads, args.warmup, args.runs, args.input_range,
+                        args.reference, args.reference_range)
     tmp = Path(args.out_json + ".tmp")
     tmp.write_text(json.dumps(result))
     tmp.replace(args.out_json)

@@ -1,15 +1,19 @@
 """The report: every model x quantization side by side, the Pareto front, one pick per budget; Markdown and HTML."""
 import base64
-import html
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
+
+from markdown_it import MarkdownIt
 
 from edgecompress.methods import METHODS
 from edgecompress.report import selection
 from edgecompress.core.errors import UserError
 from edgecompress.core.files import read_json
 from edgecompress.core.names import CURVE_COLUMNS, QUANTIZATIONS
-from edgecompress.report.selection import KB, REFERENCE
+from edgecompress.measure.compare import REFERENCE, significant, verdict
+from edgecompress.report.paired import Predictions
+from edgecompress.report.selection import KB
 
 
 def read_metrics(folder) -> dict:
@@ -34,6 +38,10 @@ def rows(metrics_by_model: dict, epoch_seconds: dict) -> list:
                 "quantization": quant,
                 "accuracy": m["accuracy"],
                 "accuracy_delta_points": round(100 * (m["accuracy"] - ref["accuracy"]), 4),
+                "accuracy_ci95": m["accuracy_ci95"],
+                "flips_lost": m["flips_lost"],
+                "flips_gained": m["flips_gained"],
+                "mcnemar_p": m["mcnemar_p"],
                 "size_bytes": m["size_bytes"],
                 "gzip_bytes": m["gzip_bytes"],
                 "compression": ref["size_bytes"] / m["size_bytes"],
@@ -54,11 +62,20 @@ def mean(values) -> float:
     return sum(values) / len(values) if values else 0.0
 
 
+def delta(row) -> str:
+    """The accuracy difference in points, marked "(n.s.)" where McNemar's test finds it not significant."""
+    noise = row["flips_lost"] + row["flips_gained"] and not significant(row["mcnemar_p"])
+    return f"{row['accuracy_delta_points']:+.2f}" + (" (n.s.)" if noise else "")
+
+
+# (row field, header, its format: a format string of the field, optionally with a scale, or a function of the row)
 COLUMNS = (
     ("model", "model", "{}"),
     ("quantization", "quant", "{}"),
     ("accuracy", "accuracy", "{:.4f}"),
-    ("accuracy_delta_points", "Δ acc (points)", "{:+.2f}"),
+    ("accuracy_ci95", "95% interval", "{0[0]:.3f}-{0[1]:.3f}"),
+    ("accuracy_delta_points", "Δ acc (points)", delta),
+    ("mcnemar_p", "lost / gained (p)", lambda r: f"{r['flips_lost']} / {r['flips_gained']} ({r['mcnemar_p']:.2g})"),
     ("size_bytes", "size (KB)", "{:,.1f}", 1 / KB),
     ("gzip_bytes", "gzip (KB)", "{:,.1f}", 1 / KB),
     ("gzip_compression", "gzip x smaller", "{:.2f}x"),
@@ -74,7 +91,8 @@ COLUMNS = (
 
 
 def cells(row) -> list:
-    return [fmt.format(row[key] * scale[0]) if scale else fmt.format(row[key]) for key, _, fmt, *scale in COLUMNS]
+    return [fmt(row) if callable(fmt) else fmt.format(row[key] * scale[0]) if scale else fmt.format(row[key])
+            for key, _, fmt, *scale in COLUMNS]
 
 
 @dataclass
@@ -93,11 +111,15 @@ def choose(table, budgets: dict, highlight: str):
     return front, picks, selection.best_compressed(table, front, picks[highlight], REFERENCE)
 
 
-def summary(table, front, picks, best) -> dict:
-    """summary.json: every row, the front, the picks and the best compressed model, by label."""
+def summary(table, front, picks, best, predictions: Predictions, forgotten: list, class_drop_points) -> dict:
+    """summary.json: every row, the front, the picks and the best compressed model, by label; the classes damaged
+    and the images forgotten."""
     return {"reference": dict(zip(("model", "quantization"), REFERENCE)), "rows": table,
             "pareto_front": [selection.label(r) for r in front], "recommendations": picks,
-            "best_compressed": selection.label(best)}
+            "best_compressed": selection.label(best),
+            "class_damage": [dict(zip(("model", "quantization", "class", "reference_recall", "recall"), d))
+                             for d in predictions.class_damage(class_drop_points)],
+            "forgotten_images": forgotten}
 
 
 def reference_section(trainings: dict) -> Section:
@@ -137,9 +159,25 @@ def _trained_on(training: dict) -> str:
     return "labels only"
 
 
-def students_section(table, trainings: dict) -> Section:
+def against_control(students: list, predictions: Predictions) -> list:
+    """For every student after the first (the control), its fp32 accuracy against the control's on the same
+    images, and whether the difference is significant."""
+    control, images = students[0], len(predictions.labels)
+    said = []
+    for model in students[1:]:
+        if (model, "fp32") not in predictions.by_row or (control, "fp32") not in predictions.by_row:
+            continue
+        versus = predictions.versus((control, "fp32"), (model, "fp32"))
+        points = 100 * (versus["flips_gained"] - versus["flips_lost"]) / images
+        said.append(f"`{model}` against `{control}` (fp32, the same {images} images): {points:+.2f} points, "
+                    f"{versus['flips_gained']} images gained and {versus['flips_lost']} lost, McNemar p "
+                    f"{versus['mcnemar_p']:.2g}: {verdict(versus['mcnemar_p'])} at {images} images.")
+    return said
+
+
+def students_section(table, trainings: dict, predictions: Predictions) -> Section:
     """The models trained from scratch beside the reference, side by side: the control (labels only) first, then
-    the students of a teacher's logits, then those of its attention maps."""
+    the students of a teacher's logits, then those of its attention maps, each compared with the control."""
     order = ("train_student", "distill", "distill_attention")  # labels only first
     students = sorted((m for m, t in trainings.items() if m != REFERENCE[0] and t["source"] is None),
                       key=lambda m: order.index(trainings[m]["method"]))
@@ -161,24 +199,60 @@ def students_section(table, trainings: dict) -> Section:
     return Section("Students", [
         "Models trained from scratch beside the reference: the same student (architecture, width, input size, initial "
         "weights, epochs, optimizer and schedule) from the labels alone and with what it takes from its teacher. "
-        "Accuracy on the test split, in brackets its difference from the reference in points.", *pairs,
+        "Accuracy on the test split, in brackets its difference from the reference in points.",
+        *against_control(students, predictions), *pairs,
     ], ["model", "trained on", "architecture", "params", "fp32 accuracy", "int8 accuracy"], rows)
 
 
-def sections(table, front, picks: dict, best, trainings: dict) -> list:
+def damage_section(predictions: Predictions, threshold_points: float) -> Section:
+    """The classes that a model damages (Hooker et al. 2019): recall this far below the reference's, per class."""
+    damaged = predictions.class_damage(threshold_points)
+    counts = Counter(predictions.labels.tolist()).values()
+    fewest, most = min(counts), max(counts)
+    images = f"{fewest}" if fewest == most else f"{fewest} to {most}"
+    moves = f"{100 / most:.1f}" if fewest == most else f"{100 / most:.1f} to {100 / fewest:.1f}"
+    text = (f"Classes whose recall falls at least {threshold_points:g} points below the reference's "
+            f"(report.class_drop_points), even where the overall accuracy holds: a compressed model can keep its "
+            f"top line while one class collapses. A class has {images} test images, so one image moves its recall "
+            f"by {moves} points.")
+    if not damaged:
+        return Section("Per-class damage", [text + " No model damages a class this much."])
+    worst = {}  # (model, class) -> its quantizations that damage it, the reference's recall, the lowest recall
+    for model, quant, name, before, after in damaged:
+        quants, _, lowest = worst.get((model, name), ([], before, after))
+        worst[(model, name)] = (quants + [quant], before, min(lowest, after))
+    return Section("Per-class damage", [text + " One row per model and class (every model x quantization in "
+                                               "summary.json), with its lowest recall."],
+                   ["model", "class", "quantizations", "reference recall", "lowest recall", "points"],
+                   [[model, name, ", ".join(quants), f"{before:.3f}", f"{after:.3f}", f"{100 * (after - before):+.1f}"]
+                    for (model, name), (quants, before, after) in worst.items()])
+
+
+def forgotten_section(forgotten: list) -> Section:
+    return Section("Images compression forgets", [
+        "The test images that the most models x quantizations get wrong where the reference gets them right "
+        "(report.forgotten_images; indices into the test split, also in summary.json): above each, its label, how "
+        "many models flip it and what they predict.",
+    ] if forgotten else [], figures=("forgotten",))
+
+
+def sections(table, front, picks: dict, best, trainings: dict, predictions: Predictions, forgotten: list,
+             class_drop_points: float) -> list:
     """The report's content, independent of the format it is written in."""
     on_front = {selection.row_id(r) for r in front}
+    cheaper = predictions.indistinct_from_cheaper(front)
     content = [
         reference_section(trainings),
-        students_section(table, trainings),
+        students_section(table, trainings, predictions),
         methods_section(trainings),
         Section("Recommendations", [
             "One pick per deployment budget (params: report.budgets): the best model by the budget's preference "
             "among those within all its limits, or the closest miss. KB are 1,000 bytes of the gzipped .tflite; "
-            "points are accuracy lost against the reference.",
+            "points are accuracy lost against the reference, tested on the same images (exact McNemar test on the "
+            "images one model gets right and the other wrong; significant at p <= 0.05).",
         ], ["budget", "recommendation"], [[name, pick["text"]] for name, pick in picks.items()]),
         Section("Best compressed model", [
-            f"{selection.label(best)}: accuracy {best['accuracy']:.4f} ({best['accuracy_delta_points']:+.2f} points), "
+            f"{selection.label(best)}: accuracy {best['accuracy']:.4f} ({selection.difference(best)}), "
             f"gzip {best['gzip_bytes'] / KB:,.1f} KB ({best['gzip_compression']:.2f}x smaller), "
             f"p50 {best['latency_p50_ms']:.3f} ms: the pick for the highlighted budget (params: report.highlight), or "
             "the most accurate compressed model on the Pareto front when nothing fits that budget. Confusion matrices "
@@ -187,12 +261,21 @@ def sections(table, front, picks: dict, best, trainings: dict) -> list:
         Section("Pareto front", [
             f"{len(front)} of the {len(table)} models x quantizations are not dominated: no other model is at least "
             "as accurate, as small (gzip) and as fast (p50), and better in one of them. Sorted by gzip size: the "
-            "most accurate model under a size limit is the most accurate of the rows up to that size.",
-        ], [c[1] for c in COLUMNS], [cells(r) for r in front], figures=("accuracy_vs_gzip", "accuracy_vs_latency")),
+            "most accurate model under a size limit is the most accurate of the rows up to that size. "
+            f"{len(cheaper)} of them are not significantly more accurate than a smaller one on the front (named in "
+            "the last column): on this test split their extra bytes buy nothing measurable.",
+        ], [c[1] for c in COLUMNS] + ["no better than"], [cells(r) + [" ".join(cheaper.get(selection.row_id(r), ()))]
+                                                          for r in front],
+            figures=("accuracy_vs_gzip", "accuracy_vs_latency")),
+        damage_section(predictions, class_drop_points),
+        forgotten_section(forgotten),
         Section("All models", [
-            f"Reference: `{REFERENCE[0]}` at `{REFERENCE[1]}`. Sizes are the .tflite files; \"gzip x smaller\" "
-            "divides the reference's gzipped size by each model's gzipped size. Sparsity (zero weights over all "
-            "kernels) and distinct values (the most in any output channel of a clustered kernel, or of any kernel "
+            f"Reference: `{REFERENCE[0]}` at `{REFERENCE[1]}`. Accuracy with its 95% interval (Wilson's score "
+            "interval over the test images); \"lost / gained\": the images the model gets wrong where the reference "
+            "is right and the reverse, with the exact McNemar test's p; a difference marked (n.s.) is not "
+            "significant (p > 0.05): noise at this test split's size. Sizes are the .tflite files; \"gzip x "
+            "smaller\" divides the reference's gzipped size by each model's gzipped size. Sparsity (zero weights over "
+            "all kernels) and distinct values (the most in any output channel of a clustered kernel, or of any kernel "
             "for unclustered models) are read back from each .tflite file. MACs (multiply-accumulates per image) "
             "are counted on each saved model's graph: weights pruned to zero are still multiplied, so sparse models "
             "keep the reference's MACs; only removed filters (filter pruning) or a smaller network lower them.",
@@ -204,30 +287,29 @@ def sections(table, front, picks: dict, best, trainings: dict) -> list:
     return [section for section in content if section.paragraphs]
 
 
-def markdown(content: list) -> str:
-    lines = ["# edgecompress report", ""]
-    for section in content:
-        lines += [f"## {section.title}", ""]
-        for paragraph in section.paragraphs:
-            lines += [paragraph, ""]
-        if section.header:
-            lines.append("| " + " | ".join(section.header) + " |")
-            lines.append("|" + "|".join("---" for _ in section.header) + "|")
-            lines += ["| " + " | ".join(row) + " |" for row in section.table]
-            lines.append("")
+def section_markdown(section: Section) -> str:
+    lines = [f"## {section.title}", ""]
+    for paragraph in section.paragraphs:
+        lines += [paragraph, ""]
+    if section.header:
+        lines.append("| " + " | ".join(section.header) + " |")
+        lines.append("|" + "|".join("---" for _ in section.header) + "|")
+        lines += ["| " + " | ".join(row) + " |" for row in section.table]
+        lines.append("")
     return "\n".join(lines)
 
 
+def markdown(content: list) -> str:
+    return "\n".join(["# edgecompress report", "", *(section_markdown(section) for section in content)])
+
+
 def html_page(content: list, figures: dict) -> str:
-    """A static page with the figures embedded as PNG images: one file to open, mail or archive."""
+    """The same Markdown rendered by markdown-it (raw HTML off), with the figures embedded as PNG images after their
+    sections: one file to open, mail or archive."""
+    render = MarkdownIt("commonmark", {"html": False}).enable("table").render
     body = []
     for section in content:
-        body.append(f"<h2>{html.escape(section.title)}</h2>")
-        body += [f"<p>{html.escape(p)}</p>" for p in section.paragraphs]
-        if section.header:
-            body.append("<table><tr>" + "".join(f"<th>{html.escape(h)}</th>" for h in section.header) + "</tr>")
-            body += ["<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>" for row in section.table]
-            body.append("</table>")
+        body.append(render(section_markdown(section)))
         body += [f'<img alt="{name}" src="data:image/png;base64,{base64.b64encode(figures[name]).decode()}">'
                  for name in section.figures]
     style = ("body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}"

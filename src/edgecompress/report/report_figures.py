@@ -1,4 +1,5 @@
-"""The report's figures as PNG bytes: training curves, accuracy against gzip size and latency, confusion matrices."""
+"""The report's figures as PNG bytes: training curves, accuracy against gzip size and latency, confusion matrices,
+thumbnails of the images compression forgets."""
 import csv
 import io
 from pathlib import Path
@@ -86,11 +87,29 @@ def confusion_matrices(matrices) -> bytes:
     return png(fig)
 
 
-def render(table, front, best, curves: dict, confusions: dict) -> dict:
-    """Every figure of the HTML report, by name; `confusions` maps names to (title, counts, class names)."""
+def thumbnails(forgotten: list, images: dict, per_row: int = 8) -> bytes:
+    """The forgotten test images ({index: uint8 array}), each titled with its label, the number of models that flip
+    it and their commonest wrong prediction."""
+    rows = max(1, -(-len(forgotten) // per_row))
+    fig, axes = plt.subplots(rows, per_row, figsize=(1.6 * per_row, 1.9 * rows), squeeze=False)
+    for ax in axes.ravel():
+        ax.axis("off")
+    for ax, image in zip(axes.ravel(), forgotten):
+        pixels = images[image["index"]]
+        ax.imshow(pixels.squeeze(-1) if pixels.shape[-1] == 1 else pixels, cmap="gray", interpolation="nearest")
+        said, times = max(image["predicted"].items(), key=lambda item: item[1])
+        ax.set_title(f"#{image['index']} true {image['label']}\n{image['flipped_by']} flip it; {times}x {said}",
+                     fontsize=7)
+    return png(fig)
+
+
+def render(table, front, best, curves: dict, confusions: dict, forgotten: list, images: dict) -> dict:
+    """Every figure of the HTML report, by name; `confusions` maps names to (title, counts, class names);
+    `images`: the forgotten test images' pixels by index."""
     return {
         "training_curves": training_curves(curves),
         "accuracy_vs_gzip": tradeoff(table, front, best, "gzip_bytes", "gzip size (KB)"),
         "accuracy_vs_latency": tradeoff(table, front, best, "latency_p50_ms", "p50 latency (ms)"),
         "confusion": confusion_matrices(list(confusions.values())),
+        "forgotten": thumbnails(forgotten, images),
     }

@@ -3,10 +3,10 @@ report's params section (its budgets)."""
 from pydantic import create_model
 
 from edgecompress.core.errors import UserError
-from edgecompress.core.params import POSITIVE, Section, named, one_of, rule
+from edgecompress.core.params import POSITIVE, Section, integer, named, number, one_of, rule
+from edgecompress.measure.compare import REFERENCE, verdict
 
 KB = 1000  # bytes in the report's KB
-REFERENCE = ("baseline", "fp32")  # (model, quantization) every other row is compared with
 # budget key -> (what it limits, unit, number format, the report row's field, its divisor into the unit)
 LIMITS = {
     "max_gzip_kb": ("gzip size", "KB", "{:,.1f}", "gzip_bytes", KB),
@@ -71,6 +71,16 @@ def describe_limits(limits) -> str:
     return " and ".join(f"{LIMITS[k][0]} ≤ {v:g} {LIMITS[k][1]}" for k, v in limits.items()) or "no limit"
 
 
+def difference(row) -> str:
+    """A row's accuracy against the reference on the same images, and whether the difference is significant."""
+    low, high = row["accuracy_ci95"]
+    text = f"{row['accuracy_delta_points']:+.2f} points, 95% interval {low:.4f}-{high:.4f}"
+    if not row["flips_lost"] + row["flips_gained"]:
+        return text + ", the reference's prediction on every image"
+    return (text + f", images lost / gained against the reference {row['flips_lost']} / {row['flips_gained']}, "
+                   f"McNemar p {row['mcnemar_p']:.2g}: {verdict(row['mcnemar_p'])}")
+
+
 def recommend(rows, budget) -> dict:
     """The best row within every limit of `budget` ({max_...: limit, prefer: ...}), or the closest miss.
 
@@ -81,8 +91,8 @@ def recommend(rows, budget) -> dict:
     if fitting:
         pick = min(fitting, key=preference(budget["prefer"]))
         return {"fits": True, "model": pick["model"], "quantization": pick["quantization"],
-                "text": f"{label(pick)}: accuracy {pick['accuracy']:.4f} ({pick['accuracy_delta_points']:+.2f} "
-                        f"points), gzip {pick['gzip_bytes'] / KB:,.1f} KB, p50 {pick['latency_p50_ms']:.3f} ms "
+                "text": f"{label(pick)}: accuracy {pick['accuracy']:.4f} ({difference(pick)}), "
+                        f"gzip {pick['gzip_bytes'] / KB:,.1f} KB, p50 {pick['latency_p50_ms']:.3f} ms "
                         f"(the best {budget['prefer']} of {len(fitting)} within {describe_limits(limits)})."}
     closest = min(rows, key=lambda r: max(misses(r, limits).values()))
     over = misses(closest, limits)
@@ -107,9 +117,12 @@ Budget = create_model("Budget", __base__=Section, __doc__="A budget: any of LIMI
 
 
 class Report(Section):
-    """The report's section: the budgets, and the one whose pick is "the best compressed model"."""
+    """The report's section: the budgets, the one whose pick is "the best compressed model", what counts as a
+    class's damage and how many of the images compression forgets to show."""
     budgets: named(Budget)
     highlight: rule("a name", lambda v: isinstance(v, str))
+    class_drop_points: number(0, 100, low_open=True)
+    forgotten_images: integer(0)
 
 
 def check_highlight(section: dict) -> None:
