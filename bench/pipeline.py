@@ -12,6 +12,7 @@ server saves).
 """
 import argparse
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -20,6 +21,7 @@ from pathlib import Path
 
 import yaml
 
+from edgecompress.measure import compare
 from edgecompress.report.selection import KB
 from edgecompress.tools import lanes
 
@@ -56,12 +58,14 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="edgecompress-bench-") as tmp:
         repo = keep or Path(tmp) / "repo"
         subprocess.run(["git", "clone", "--quiet", str(ROOT), str(repo)], check=True)
+        os.environ["PYTHONPATH"] = str(repo / "src")  # the stages import the clone's code, not the venv's editable one
         start = time.perf_counter()
         with open(repo / "bench.log", "w") as log:
             stages = lanes.reproduce(repo, JOBS, out=log, preloaded=not args.no_preload)
         full = time.perf_counter() - start
         noop = timed(["dvc", "repro"], repo)
         metrics = {path.stem: json.loads(path.read_text()) for path in (repo / "metrics").glob("*.json")}
+        details = {path.stem: json.loads(path.read_text()) for path in (repo / "metrics/details").glob("*.json")}
         budgets = yaml.safe_load((repo / "params.yaml").read_text())["report"]["budgets"]
     fp32, int8 = metrics["baseline"]["fp32"], metrics["baseline"]["int8"]
     print_profile(stages)
@@ -87,10 +91,15 @@ def main() -> None:
     check(results, "stacked chain (tiny_pcqat) int8 accuracy loss", f"{lost:+.2f} points", lost <= 1, "<= 1")
     students = {name: metrics[name]["fp32"]["accuracy"]
                 for name in ("student_scratch", "student_distilled", "student_attention")}
+    control, distilled = (details[name]["models"]["fp32"]["predictions"]
+                           for name in ("student_scratch", "student_distilled"))
+    versus = compare.flips(control, distilled, details["student_scratch"]["labels"])
+    worse = versus["flips_lost"] > versus["flips_gained"] and compare.significant(versus["mcnemar_p"])
     check(results, "distilled student fp32 accuracy against the label-only one",
-          f"{students['student_distilled']:.4f} vs {students['student_scratch']:.4f} (attention "
-          f"{students['student_attention']:.4f})", students["student_distilled"] >= students["student_scratch"],
-          ">= the label-only one")
+          f"{students['student_distilled']:.4f} vs {students['student_scratch']:.4f}, images gained / lost "
+          f"{versus['flips_gained']} / {versus['flips_lost']}, McNemar p {versus['mcnemar_p']:.2g}: "
+          f"{compare.verdict(versus['mcnemar_p'])} (attention "
+          f"{students['student_attention']:.4f})", not worse, "not significantly worse")
     behind = 100 * (fp32["accuracy"] - students["student_distilled"])
     check(results, "distilled student behind the teacher", f"{behind:+.2f} points", behind <= 1.5, "<= 1.5")
     lowrank = metrics["lowrank"]
