@@ -7,8 +7,7 @@ a no-op `dvc repro`, the baseline's accuracies and int8 / fp32 latency ratio, an
 pcqat's int8 model, the stacked chain's and the clustered models are than the baseline's fp32 model, the students'
 accuracies and lowrank's size and accuracy; each figure beside its target. Exits 1 if any target is missed.
 Run it with `make bench` (the venv's python and dvc must be first on PATH); `--keep DIR` keeps the run, and
-the lanes' output goes to DIR/bench.log; `--no-preload` starts every stage in a fresh Python (what the preload
-server saves).
+the lanes' output goes to DIR/bench.log.
 """
 import argparse
 import json
@@ -52,7 +51,6 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--keep", type=Path, help="run in this new folder and keep it (its dvc.lock, metrics, "
                                                   "plots and report are the run's outputs to commit)")
-    parser.add_argument("--no-preload", action="store_true", help="no preload server: every stage a fresh Python")
     args = parser.parse_args()
     keep = args.keep
     with tempfile.TemporaryDirectory(prefix="edgecompress-bench-") as tmp:
@@ -61,7 +59,7 @@ def main() -> None:
         os.environ["PYTHONPATH"] = str(repo / "src")  # the stages import the clone's code, not the venv's editable one
         start = time.perf_counter()
         with open(repo / "bench.log", "w") as log:
-            stages = lanes.reproduce(repo, JOBS, out=log, preloaded=not args.no_preload)
+            stages = lanes.reproduce(repo, JOBS, out=log)
         full = time.perf_counter() - start
         noop = timed(["dvc", "repro"], repo)
         metrics = {path.stem: json.loads(path.read_text()) for path in (repo / "metrics").glob("*.json")}

@@ -24,4 +24,4 @@ def main(data_dir, teacher_dir, model_dir):
 
 
 if __name__ == "__main__":
-    run_stage(main, loads_tensorflow=True)
+    run_stage(main)

@@ -25,4 +25,4 @@ def main(data_dir):
 
 
 if __name__ == "__main__":
-    run_stage(main, loads_tensorflow=True)
+    run_stage(main)

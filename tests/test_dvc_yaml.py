@@ -91,7 +91,7 @@ def test_imports_are_followed_into_sub_packages_and_lazy_imports():
 
 
 def test_no_stage_runs_the_tooling_and_only_report_runs_the_report():
-    """lanes and preload decide how stages run, never what they compute: no stage depends on them."""
+    """lanes decides how stages run, never what they compute: no stage depends on it."""
     for name, stage in stages(DVC_YAML).items():
         assert "src/edgecompress/tools" not in stage["deps"], name
         assert ("src/edgecompress/report" in stage["deps"]) == (name == "report"), name

@@ -3,7 +3,6 @@ import subprocess
 import sys
 import threading
 
-import pytest
 import yaml
 
 from conftest import run
@@ -68,28 +67,6 @@ def test_a_failed_stage_stops_the_run_and_the_finished_ones_keep_their_outputs(t
     assert {"a", "c"} <= set(lock) and "b" not in lock
     status = run(["dvc", "status"], tmp_path).stdout
     assert "a:" not in status and "c:" not in status and "b:" in status
-
-
-# a stage that loads TensorFlow: it notes whether TensorFlow was imported before its own code ran
-TENSORFLOW_STAGE = """import sys
-from edgecompress.core.errors import run_stage
-
-
-def main(out):
-    open(out, "w").write(str("tensorflow" in sys.modules))
-
-
-if __name__ == "__main__":
-    run_stage(main, loads_tensorflow=True)
-"""
-
-
-@pytest.mark.parametrize("flags, preloaded", [([], "True"), (["--no-preload"], "False")])
-def test_a_tensorflow_stage_forks_from_the_preload_server_unless_told_not_to(tmp_path, flags, preloaded):
-    (tmp_path / "stage.py").write_text(TENSORFLOW_STAGE)
-    commit(tmp_path, {"tf": {"cmd": "python stage.py out.txt", "deps": ["stage.py"], "outs": ["out.txt"]}})
-    run([sys.executable, "-m", "edgecompress.tools.lanes", *flags], tmp_path)
-    assert (tmp_path / "out.txt").read_text() == preloaded
 
 
 # the shape of the real DAG: prepare -> models -> conversions, evaluate (exclusive) -> report

@@ -221,7 +221,6 @@ def test_a_student_param_reruns_exactly_its_students(pipeline, key, value, direc
 @pytest.mark.parametrize("path, expected", [
     ("requirements.lock", "every stage"),  # the pinned libraries decide every model and every measurement
     ("src/edgecompress/tools/lanes.py", set()),  # how stages run, never what they compute
-    ("src/edgecompress/tools/preload.py", set()),
     ("src/edgecompress/report/selection.py", {"report"}),
 ])
 def test_an_edited_file_reruns_exactly_the_stages_it_decides(pipeline, path, expected):

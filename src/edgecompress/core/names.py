@@ -14,4 +14,3 @@ NO_FILE = "imports"  # the shipped placeholder folder that train.model_file and 
 INPUT_RANGES = ([0, 1], [0, 255], [-1, 1])  # what a model's float pixels span (train.input_range)
 MIN_IMAGE_SIZE = 32  # ResNet18 and MobileNetV2 downsample by 2**5: smaller inputs vanish before the head
 CURVE_COLUMNS = ("epoch", "loss", "accuracy", "val_loss", "val_accuracy")  # what every training stage records
-PRELOAD_SOCKET = "EDGECOMPRESS_PRELOAD"  # the environment variable naming `make run`'s preload server

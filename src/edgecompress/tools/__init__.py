@@ -1,1 +1,1 @@
-"""How `make run` runs the DAG (lanes, the preload server): outside every stage's dependencies."""
+"""How `make run` runs the DAG (lanes): outside every stage's dependencies."""

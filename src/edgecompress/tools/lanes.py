@@ -4,9 +4,9 @@ Most stages keep about one core busy, so a second lane shortens the run. The sta
 come from DVC's CLI (`dvc stage list`, `dvc dag --dot`, `dvc status --json`); stages marked `meta: {exclusive: true}`
 in dvc.yaml (those that time models) and everything downstream of them run afterwards, alone, in one `dvc repro`.
 DVC locks each stage's deps and outs and writes dvc.lock under its repository lock, so the result is that of a serial
-`dvc repro`. TensorFlow stages fork from a server that imported it once (edgecompress.tools.preload).
+`dvc repro`.
 
-Run it as `python -m edgecompress.tools.lanes [--jobs N] [--no-preload]` (what `make run` does).
+Run it as `python -m edgecompress.tools.lanes [--jobs N]` (what `make run` does).
 """
 import argparse
 import json
@@ -18,13 +18,10 @@ import threading
 import time
 import traceback
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
-from contextlib import nullcontext
 from graphlib import TopologicalSorter
 from pathlib import Path
 
 import yaml
-
-from edgecompress.tools import preload
 
 EDGE = re.compile(r'"([^"]+)" -> "([^"]+)"')  # in `dvc dag --dot`: the first stage runs before the second
 PRINTING = threading.Lock()
@@ -108,10 +105,10 @@ def run_lanes(groups: dict, after: dict, jobs: int, repro) -> list:
     return failed
 
 
-def call(root, args: list, label: str, out, env=None) -> int:
+def call(root, args: list, label: str, out) -> int:
     """Run `dvc --wait-for-lock <args>` at `root`, each line of its output printed to `out` after `label |`; its
-    exit status. `env`: DVC's environment (None: this process's)."""
-    with subprocess.Popen(["dvc", "--wait-for-lock", *args], cwd=root, env=env, stdout=subprocess.PIPE,
+    exit status."""
+    with subprocess.Popen(["dvc", "--wait-for-lock", *args], cwd=root, stdout=subprocess.PIPE,
                           stderr=subprocess.STDOUT, text=True) as proc:
         for line in proc.stdout:
             with PRINTING:
@@ -119,9 +116,9 @@ def call(root, args: list, label: str, out, env=None) -> int:
     return proc.returncode
 
 
-def reproduce(root=".", jobs: int = 2, out=sys.stdout, preloaded: bool = True) -> dict:
+def reproduce(root=".", jobs: int = 2, out=sys.stdout) -> dict:
     """Bring every stage of the DVC project at `root` up to date, `jobs` lanes at a time; {the stages of each
-    `dvc repro` that ran: its wall seconds}. `preloaded`: TensorFlow stages fork from a preload server."""
+    `dvc repro` that ran: its wall seconds}."""
     if not shutil.which("dvc"):
         raise SystemExit("error: dvc is not on PATH: run `make run`, or `source .venv/bin/activate` first")
     groups, after, later = plan(*read_project(root))
@@ -129,31 +126,29 @@ def reproduce(root=".", jobs: int = 2, out=sys.stdout, preloaded: bool = True) -
         print("Data and pipelines are up to date.", file=out, flush=True)
         return {}
     seconds = {}
-    with preload.server() if preloaded and preload.supported() else nullcontext() as env:
-        def repro(label: str, *args) -> int:
-            start = time.perf_counter()
-            code = call(root, ["repro", *args], label, out, env)
-            seconds[label] = time.perf_counter() - start
-            return code
 
-        failed = run_lanes(groups, after, jobs, lambda stages: repro(" ".join(stages), "--single-item", *stages))
-        if failed:
-            raise SystemExit(f"error: dvc repro of {' '.join(' '.join(groups[first]) for first in failed)} failed "
-                             "(its output above says why); the stages that finished keep their outputs")
-        if later and repro("dvc repro"):
-            raise SystemExit("error: dvc repro of the exclusive stages failed")
+    def repro(label: str, *args) -> int:
+        start = time.perf_counter()
+        code = call(root, ["repro", *args], label, out)
+        seconds[label] = time.perf_counter() - start
+        return code
+
+    failed = run_lanes(groups, after, jobs, lambda stages: repro(" ".join(stages), "--single-item", *stages))
+    if failed:
+        raise SystemExit(f"error: dvc repro of {' '.join(' '.join(groups[first]) for first in failed)} failed "
+                         "(its output above says why); the stages that finished keep their outputs")
+    if later and repro("dvc repro"):
+        raise SystemExit("error: dvc repro of the exclusive stages failed")
     return seconds
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--jobs", type=int, default=2, help="stages running at once (default 2)")
-    parser.add_argument("--no-preload", action="store_true",
-                        help="start every stage in a fresh Python, TensorFlow's import (about 4 s) included")
     args = parser.parse_args()
     if args.jobs < 1:
         parser.error(f"--jobs {args.jobs}: at least 1")
-    reproduce(".", args.jobs, preloaded=not args.no_preload)
+    reproduce(".", args.jobs)
 
 
 if __name__ == "__main__":
