@@ -104,8 +104,8 @@ def test_every_stage_runs_on_the_users_model_taken_as_it_is(repo, monkeypatch):
     models = ["baseline", "student_distilled", "student_attention", *graph]
     for model in models:
         stage("convert")("data", f"models/{model}")
-        stage("evaluate")("data", f"models/{model}", "metrics")
-    stage("report")("metrics", "plots/train", "report")
+        stage("evaluate")("data", f"models/{model}", "models/baseline", "metrics")
+    stage("report")("metrics", "plots/train", "data/test", "report")
 
     record = json.loads((repo / "models/baseline/train.json").read_text())
     assert record["architecture"] == "imports/mine.keras" and record["input_range"] == [-1, 1]
@@ -127,6 +127,8 @@ def test_every_stage_runs_on_the_users_model_taken_as_it_is(repo, monkeypatch):
     metrics = {m: json.loads((repo / f"metrics/{m}.json").read_text()) for m in models}
     assert keras_accuracy > 0.5
     assert abs(metrics["baseline"]["fp32"]["accuracy"] - keras_accuracy) <= 1 / len(y)
+    # the reference run beside every model scales its pixels as the user's model wants: it agrees with itself
+    assert metrics["baseline"]["fp32"]["flips_lost"] == metrics["baseline"]["fp32"]["flips_gained"] == 0
     assert metrics["baseline"]["int8"]["accuracy"] > 0.5
     assert all(metrics[m]["int8"]["size_bytes"] > 0 for m in models)
     assert metrics["filter_pruned"]["macs"] < metrics["baseline"]["macs"] == metrics["pruned"]["macs"]
