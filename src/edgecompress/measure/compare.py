@@ -2,7 +2,7 @@
 
 Every model is compared with the reference on the same images: an accuracy's 95% interval (Wilson's score
 interval), the images it loses and gains against another model's predictions, and the exact McNemar test on those
-two counts. Pure Python: the report and the evaluation read them without TensorFlow or scipy.
+two counts. Python and numpy alone: the evaluation and the report use them without TensorFlow or scipy.
 """
 import math
 from statistics import NormalDist

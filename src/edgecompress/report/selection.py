@@ -4,7 +4,7 @@ from pydantic import create_model
 
 from edgecompress.core.errors import UserError
 from edgecompress.core.params import POSITIVE, Section, integer, named, number, one_of, rule
-from edgecompress.measure.compare import REFERENCE, verdict
+from edgecompress.measure.compare import verdict
 
 KB = 1000  # bytes in the report's KB
 # budget key -> (what it limits, unit, number format, the report row's field, its divisor into the unit)
