@@ -13,14 +13,10 @@ from edgecompress.measure.runner import TestSplit
 from edgecompress.report.paired import Predictions
 
 
-def details_of(metrics_dir, model) -> dict:
-    return read_json(Path(metrics_dir) / "details" / f"{model}.json")
-
-
-def confusion_of(metrics_dir, row, role):
-    """(title, counts, class names) of one model x quantization, from its evaluate details."""
-    details = details_of(metrics_dir, row["model"])
-    return f"{role}: {selection.label(row)}", details["models"][row["quantization"]]["confusion"], details["classes"]
+def confusion_of(details: dict, row, role):
+    """(title, counts, class names) of one model x quantization, from the evaluate details ({model: details})."""
+    found = details[row["model"]]
+    return f"{role}: {selection.label(row)}", found["models"][row["quantization"]]["confusion"], found["classes"]
 
 
 def main(metrics_dir, curves_dir, test_dir, report_dir):
@@ -30,10 +26,10 @@ def main(metrics_dir, curves_dir, test_dir, report_dir):
     curves = {model: report_figures.read_curve(Path(curves_dir) / f"{model}.csv") for model in metrics}
     table = report.rows(metrics, {model: report.mean(curve.get("seconds", [])) for model, curve in curves.items()})
     front, picks, best = report.choose(table, cfg["budgets"], cfg["highlight"])
+    details = {model: read_json(Path(metrics_dir) / "details" / f"{model}.json") for model in metrics}
     reference = next(row for row in table if selection.row_id(row) == REFERENCE)
-    confusions = {"baseline": confusion_of(metrics_dir, reference, "reference"),
-                  "best_compressed": confusion_of(metrics_dir, best, "best compressed")}
-    details = {model: details_of(metrics_dir, model) for model in metrics}
+    confusions = {"baseline": confusion_of(details, reference, "reference"),
+                  "best_compressed": confusion_of(details, best, "best compressed")}
     predictions = Predictions(details)
     forgotten = predictions.forgotten(cfg["forgotten_images"])
     shown = {image["index"] for image in forgotten}
