@@ -6,6 +6,7 @@ import re
 from edgecompress.core.backend import tfmot
 from edgecompress.core.errors import UserError
 from edgecompress.methods import _cluster_kernels  # noqa: F401  (cluster-preserving QAT searches centroids too)
+from tf_keras.src.backend import get_default_graph_uid_map
 from tensorflow_model_optimization.python.core.quantization.keras.collab_opts.cluster_preserve import (  # after backend
     cluster_preserve_quantize_registry as cluster_preserve,
 )
@@ -42,11 +43,26 @@ SCHEMES = {  # what the QAT keeps of its upstream model -> TFMOT scheme
 }
 
 
+def reserve_layer_names(model) -> None:
+    """Move Keras's automatic layer names past every name in `model`, so that a layer created unnamed (TFMOT splits
+    a SeparableConv2D into a DepthwiseConv2D and a Conv2D) cannot take the name of one of its layers.
+
+    A model loaded from a file keeps names such as `conv2d` that this process never counted: TFMOT's new `conv2d`
+    then replaces the user's when it rebuilds the model.
+    """
+    counters = get_default_graph_uid_map()  # {(namespace, base name): the next number to append}
+    for layer in model.submodules:
+        base, _, number = layer.name.rpartition("_")
+        base, count = (base, int(number) + 1) if base and number.isdigit() else (layer.name, 1)
+        counters["", base] = max(counters["", base], count)
+
+
 def quantize(model, preserve: str = "none"):
     """A quantization-aware copy of `model` (fake int8 weights and activations) under the chosen scheme.
 
     A layer that TFMOT cannot quantize is a UserError naming it and its type.
     """
+    reserve_layer_names(model)
     try:
         return quantization.quantize_apply(quantization.quantize_annotate_model(model), SCHEMES[preserve]())
     except RuntimeError as err:
