@@ -109,13 +109,11 @@ def test_a_layer_the_surgery_cannot_follow_keeps_its_inputs_whole_and_is_listed(
     assert small.get_layer("c").filters == 3 and small.get_layer("a").filters == 4
 
 
-def test_a_ratio_that_leaves_a_layer_no_filter_and_an_unknown_skip_layer_are_user_errors():
+def test_a_ratio_that_leaves_a_layer_no_filter_is_a_user_error():
     model = hand_made_layer()
     with pytest.raises(UserError, match=r"filter_prune.ratio = 0.9 is not allowed; it would leave conv with no "
                                         r"filter of its 4; expected a ratio below 0.875"):
         prune_filters(model, "fpgm", 0.9)
-    with pytest.raises(UserError, match="skip_layers names 'stem_conv', which is not a layer.*prune: conv, head"):
-        prune_filters(model, "fpgm", 0.5, ["stem_conv"])
 
 
 def test_rounds_compound_to_the_ratio():

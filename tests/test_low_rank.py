@@ -118,8 +118,9 @@ def test_a_layer_called_twice_stays_whole_and_is_listed():
 
 def test_a_skip_layer_the_model_lacks_is_refused():
     method = LowRank({"energy": 0.5, "rank_ratio": None, "skip_layers": ["conv9"], "epochs": 1, "learning_rate": 0.1})
+    method.name = "lowrank"
     with pytest.raises(UserError, match="lowrank.skip_layers names 'conv9'"):
-        method.apply(small_model(), None, 1)
+        method.name_layers(small_model())
 
 
 def test_rank_ratio_sets_every_rank_from_the_full_rank():

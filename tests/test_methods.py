@@ -13,11 +13,12 @@ from edgecompress.core import params
 from edgecompress.core.errors import UserError
 from edgecompress.core.record import TrainingRecord
 
-FINE_TUNING = {"epochs": 1, "learning_rate": 0.001}
+FINE_TUNING = {"epochs": 1, "learning_rate": 0.001, "augment": params.UPSTREAM_AUGMENT}
 PRUNE = {**FINE_TUNING, "schedule": "polynomial_decay", "initial_sparsity": 0.0, "final_sparsity": 0.5,
          "begin_step": 0, "end_step": "auto", "frequency": 1, "skip_layers": ["stem_conv", "logits"]}
-CLUSTER = {**FINE_TUNING, "skip_layers": ["stem_conv", "logits"], "clusters": 4, "init": "linear"}
-TRAIN = {"optimizer": "adam", "batch_size": 8, "augment": {"flip": "none", "rotation": 0}}
+CLUSTER = {**FINE_TUNING, "skip_layers": ["first", "last"], "clusters": 4, "init": "linear"}
+TRAIN = {"optimizer": "adam", "batch_size": 8}
+DAMAGE_POINTS = 3
 
 
 def baseline():
@@ -68,11 +69,14 @@ def test_compress_fine_tunes_and_saves_model_record_and_curve(tmp_path, monkeypa
     runs.save("models/baseline", model, {"epochs": 1, "best_epoch": 1,
                                          "history": [{"epoch": 1, "loss": 1.0}]})
     method = methods.create("cluster", CLUSTER)
-    runs.compress(method, "models/baseline", "models/clustered_lin4", "data", TRAIN, seed=0)
+    runs.compress(method, "models/baseline", "models/clustered_lin4", "data", TRAIN, 0, DAMAGE_POINTS)
 
     record = TrainingRecord.read("models/clustered_lin4/train.json")
     saved = models.load("models/clustered_lin4/model")
     assert record.source == "baseline" and record.clusters == 4 and len(record.clustered_layers) == 19
+    assert record.skipped_layers == ("stem_conv", "logits")  # `first` and `last`, by their names in this model
+    assert record.augment is None  # as its upstream's record says: no augmentation
+    assert 0 <= record.upstream_val_accuracy <= 1 and 0 <= record.val_accuracy <= 1
     assert record.params_count == models.count_parameters(saved) == model.count_params()
     assert record.epochs == 1
     kernel = saved.get_layer("stage2_block1_a_conv").get_weights()[0]
@@ -89,11 +93,11 @@ def test_filter_pruning_in_rounds_then_distillation_with_auto_weights(tmp_path, 
     runs.save("models/baseline", baseline(), {"epochs": 1, "best_epoch": 1, "history": []})
     prune = methods.create("filter_prune", {**FINE_TUNING, "criterion": "fpgm", "ratio": 0.75, "steps": 2,
                                             "skip_layers": []})
-    runs.compress(prune, "models/baseline", "models/filter_pruned", "data", TRAIN, seed=0)
+    runs.compress(prune, "models/baseline", "models/filter_pruned", "data", TRAIN, 0, DAMAGE_POINTS)
     distill = methods.create("filter_prune_kd", {**FINE_TUNING, "alpha": "auto", "probe_epochs": 1,
                                                  "temperature": 4})
     distill.use_teacher(runs.load("models/baseline")[0], "baseline")
-    runs.compress(distill, "models/filter_pruned", "models/filter_pruned_kd", "data", TRAIN, seed=0)
+    runs.compress(distill, "models/filter_pruned", "models/filter_pruned_kd", "data", TRAIN, 0, DAMAGE_POINTS)
 
     base, pruned = (TrainingRecord.read(f"models/{m}/train.json") for m in ("baseline", "filter_pruned"))
     assert pruned.epochs == 2 and len((tmp_path / "plots/train/filter_pruned.csv").read_text().splitlines()) == 3
@@ -147,7 +151,7 @@ def test_structured_sparsity_leaves_m_zeros_in_every_n_input_weights_of_the_int8
     runs.save("models/baseline", baseline(), {"epochs": 1, "best_epoch": 1, "history": []})
     settings = {**FINE_TUNING, "m_by_n": [2, 4], "skip_layers": ["stem_conv", "logits"]}
     runs.compress(methods.create("prune_m_by_n", settings), "models/baseline", "models/pruned_2by4", "data", TRAIN,
-                  seed=0)
+                  0, DAMAGE_POINTS)
     record = TrainingRecord.read("models/pruned_2by4/train.json")
     assert len(record.pruned_layers) == 19
     convert.convert_model("models/pruned_2by4", record, ["int8"], tmp_path / "data/train", 8, 0)

@@ -97,20 +97,32 @@ def test_history_csv(tmp_path):
     assert (tmp_path / "h.csv").read_text() == "epoch,loss\n1,0.5\n2,0.25\n"
 
 
-def test_select_layers_skips_by_name_lists_the_unsupported_and_refuses_unknown_names():
+def test_select_layers_skips_by_name_and_lists_the_unsupported():
     model = models.build("resnet18", (32, 32, 1), 10, 0.125)
-    picked, unsupported = models.select_layers(model, ["stem_conv", "logits"], "prune.skip_layers", prunes,
-                                               PruneRegistry.supports)
+    picked, unsupported = models.select_layers(model, ["stem_conv", "logits"], prunes, PruneRegistry.supports)
     assert len(picked) == 19 and "stem_conv" not in picked and "logits" not in picked and unsupported == []
     assert all(model.get_layer(name).__class__.__name__ == "Conv2D" for name in picked)
-    with pytest.raises(UserError, match=r"prune.skip_layers names 'stem', which is not a layer .*stem_conv"):
-        models.select_layers(model, ["stem"], "prune.skip_layers", prunes, PruneRegistry.supports)
     inputs = keras.Input((8, 8, 1))
     hidden = keras.layers.SeparableConv2D(4, 3, name="sep")(inputs)
     hidden = keras.layers.PReLU(name="prelu")(hidden)
     odd = keras.Model(inputs, keras.layers.Conv1D(2, 1, name="conv1d")(keras.layers.Reshape((36, 4))(hidden)))
-    assert models.select_layers(odd, [], "prune.skip_layers", prunes, PruneRegistry.supports) == (
-        ["sep", "conv1d"], ["prelu (PReLU)"])
+    assert models.select_layers(odd, [], prunes, PruneRegistry.supports) == (["sep", "conv1d"], ["prelu (PReLU)"])
+
+
+def test_skip_lists_name_the_first_and_last_layer_with_a_kernel_of_any_model_and_refuse_unknown_names():
+    inputs = keras.Input((8, 8, 1))
+    hidden = keras.layers.BatchNormalization()(keras.layers.Rescaling(2.0)(inputs))  # weights, but no kernel
+    hidden = keras.layers.GlobalAveragePooling2D()(keras.layers.Conv2D(4, 3)(hidden))
+    mine = keras.Model(inputs, keras.layers.Dense(2, activation="softmax")(keras.layers.Dense(3)(hidden)))
+    conv, _, last = (layer.name for layer in mine.layers if layer.name.startswith(("conv2d", "dense")))
+    assert models.layer_names(mine, ["first", "last", "first"], "prune.skip_layers") == [conv, last]
+    assert models.layer_names(models.build("resnet18", (32, 32, 1), 10, 0.125), ["first", "last"], "k") == [
+        "stem_conv", "logits"]
+    named_first = keras.Model(inputs, keras.layers.Dense(2, name="first")(keras.layers.Flatten()(inputs)))
+    assert models.layer_names(named_first, ["first"], "k") == ["first"]  # a layer's own name comes first
+    with pytest.raises(UserError, match=r"^params: prune.skip_layers names 'stem', which is not a layer of "
+                                        rf"{mine.name}; expected first or last, or a layer with a kernel: {conv}, "):
+        models.layer_names(mine, ["stem"], "prune.skip_layers")
 
 
 def test_reestimate_batch_norm_averages_the_batch_statistics(tmp_path):

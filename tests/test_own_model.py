@@ -90,7 +90,6 @@ def test_every_stage_runs_on_the_users_model_taken_as_it_is(repo, monkeypatch):
     write_params(repo, {
         "train": {"architecture": "file", "model_file": "imports/mine.keras", "epochs": 0, "input_range": [-1, 1],
                   **IN_PROCESS},
-        **{section: {"skip_layers": ["conv", "head"]} for section in ("prune", "prune_m_by_n", "cluster")},
         "distill": {"input_size": 32}, "convert": {"quantizations": ["fp32", "int8"]},
     })
     monkeypatch.chdir(repo)
@@ -112,6 +111,8 @@ def test_every_stage_runs_on_the_users_model_taken_as_it_is(repo, monkeypatch):
     assert record["epochs"] == 0
     pruned = json.loads((repo / "models/pruned/train.json").read_text())
     assert sorted(pruned["pruned_layers"]) == ["sep1", "sep2"] and pruned["input_range"] == [-1, 1]
+    assert pruned["skipped_layers"] == ["conv", "head"]  # the default skip list, `first` and `last`, on this model
+    assert pruned["augment"] == record["augment"] == {"flip": "none", "rotation": 0}  # train.model_file_augment
     assert json.loads((repo / "models/student_distilled/train.json").read_text())["teacher"] == "baseline"
     groups = json.loads((repo / "models/filter_pruned/train.json").read_text())["facts"]["groups"]
     assert {tuple(sorted(g["layers"])): g["kept"] for g in groups} == {("conv", "sep2"): 8, ("sep1",): 8, ("head",): 10}

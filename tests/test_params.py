@@ -93,10 +93,11 @@ def test_an_entry_is_its_methods_section_under_its_overrides():
     rules = params.fine_tuning(clusters=params.integer(2))
     section = {"epochs": 2, "learning_rate": 0.1, "clusters": 32}
     entry = {"method": "cluster", "from": "baseline", "with": {"clusters": 8}}
-    assert params.settings(section, rules, "mine", entry) == {"epochs": 2, "learning_rate": 0.1, "clusters": 8}
+    assert params.settings(section, rules, "mine", entry) == {"epochs": 2, "learning_rate": 0.1, "clusters": 8,
+                                                              "augment": params.UPSTREAM_AUGMENT}
     with pytest.raises(UserError, match=r"models.mine.with.clusters = 1 is not allowed; expected an integer >= 2"):
         params.settings(section, rules, "mine", dict(entry, **{"with": {"clusters": 1}}))
-    with pytest.raises(UserError, match=r"models.mine.with.init is not a setting of cluster; known: clusters, epochs, "):
+    with pytest.raises(UserError, match=r"models.mine.with.init is not a setting of cluster; known: augment, clust"):
         params.settings(section, rules, "mine", dict(entry, **{"with": {"init": "linear"}}))
 
 

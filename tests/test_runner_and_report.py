@@ -27,6 +27,7 @@ def test_class_never_predicted_has_zero_precision():
 
 IMAGES = 100
 LABELS = [i % 10 for i in range(IMAGES)]
+CFG = {"class_drop_points": 10, "damage_points": 3}  # the report section's thresholds
 
 
 def predicted(accuracy) -> list:
@@ -82,7 +83,7 @@ def test_rows_are_relative_to_the_fp32_baseline():
                  "pruned": {**training, "unsupported_layers": ["prelu (PReLU)"]},
                  "filter_pruned": {**training, "method": "filter_prune", "facts": {"criterion": "fpgm", "groups": groups}},
                  "filter_pruned_kd": {**training, "teacher": "baseline", "method": "filter_prune_kd", "facts": weights}}
-    content = report.sections(rows, front, picks, rows[1], trainings, predictions_of(metrics), [], 10)
+    content = report.sections(rows, front, picks, rows[1], trainings, predictions_of(metrics), [], CFG, [])
     text = report.markdown(content)
     assert "`baseline`: imports/mine.keras, 100 parameters, pixels scaled to [-1, 1]" in text
     assert "| pruned | prelu (PReLU) |" in text
@@ -97,6 +98,7 @@ def test_rows_are_relative_to_the_fp32_baseline():
             "against the reference 1 / 0, McNemar p 1: not significant), gzip 0.7 KB, p50 0.050 ms") in text
     assert "| tiny | No model fits (gzip size ≤ 0.5 KB). The closest is baseline int8: gzip size 0.7 KB is 44 %" in text
     assert "2 of the 2 models x quantizations are not dominated" in text
+    assert "loses more than 3 points there (report.damage_points) is flagged" in text and "No model lost" in text
 
 
 def test_the_three_students_stand_side_by_side_and_factorization_is_described():
@@ -127,7 +129,7 @@ def test_the_three_students_stand_side_by_side_and_factorization_is_described():
         "student_scratch": base,
     }
     text = report.markdown(report.sections(rows, selection.pareto_front(rows), {}, rows[0], trainings,
-                                           predictions_of(metrics), [], 10))
+                                           predictions_of(metrics), [], CFG, []))
     students = text.split("## Students")[1].split("##")[0]  # the section's table, before every other one
     assert [line for line in students.splitlines() if line.startswith("| student_")] == [
         "| student_scratch | labels only | mobilenetv2 | 200 | 0.9500 (-4.00) | 0.9400 |",

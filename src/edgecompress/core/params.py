@@ -81,17 +81,9 @@ BOOLEAN = rule("true or false", lambda v: isinstance(v, bool))
 PATH = rule("a non-empty path", lambda v: isinstance(v, str) and v.strip() != "")
 NAMES = rule("a list of layer names", lambda v: isinstance(v, list) and all(isinstance(x, str) for x in v))
 POSITIVE = number(0, float("inf"), low_open=True)
+POINTS = number(0, 100, low_open=True)  # accuracy points: report.class_drop_points, report.damage_points
 
 
-class FineTuning(Section):
-    """The keys every section that trains has: its epochs and learning rate."""
-    epochs: integer(1)
-    learning_rate: number(0, 1, low_open=True)
-
-
-def fine_tuning(**rules) -> type:
-    """The Section of a method that fine-tunes: FineTuning's keys and `rules` ({key: rule})."""
-    return create_model("FineTuning", __base__=FineTuning, **{key: (kind, ...) for key, kind in rules.items()})
 
 
 class Data(Section):
@@ -112,6 +104,33 @@ class Augment(Section):
     rotation: number(0, 0.5)
 
 
+UPSTREAM_AUGMENT = "upstream"  # a method fine-tunes with the augmentation its upstream model was trained with
+
+
+def is_augment(value) -> bool:
+    """Whether `value` is a mapping that train.augment would accept."""
+    try:
+        Augment.model_validate(value)
+    except ValidationError:
+        return False
+    return True
+
+
+class FineTuning(Section):
+    """The keys every section that trains has: its epochs and learning rate."""
+    epochs: integer(1)
+    learning_rate: number(0, 1, low_open=True)
+
+
+def fine_tuning(**rules) -> type:
+    """The Section of a method that fine-tunes: FineTuning's keys, `rules` ({key: rule}) and an optional `augment`
+    (by default the upstream model's own)."""
+    augment = rule(f"{UPSTREAM_AUGMENT}, or {{flip: ..., rotation: ...}} as train.augment allows",
+                   lambda v: v == UPSTREAM_AUGMENT or is_augment(v))
+    return create_model("FineTuning", __base__=FineTuning, augment=(augment, UPSTREAM_AUGMENT),
+                        **{key: (kind, ...) for key, kind in rules.items()})
+
+
 class Train(Section):
     architecture: one_of(*ARCHITECTURES, OWN_MODEL)
     model_file: PATH
@@ -129,6 +148,7 @@ class Train(Section):
     threads: integer(0)
     mixed_precision: BOOLEAN
     augment: Augment
+    model_file_augment: Augment
 
 
 class Distill(FineTuning):
@@ -276,7 +296,8 @@ def settings(section: dict, rules: type, name: str, entry: dict) -> dict:
         raise UserError(f"params: models.{name}.with.{key} is not a setting of {entry['method']}; known: "
                         f"{', '.join(sorted(rules.model_fields))}")
     check({key: rule_of(rules, key) for key in overrides}, overrides, f"models.{name}.with.")
-    return {**section, **overrides}
+    defaults = {key: field.default for key, field in rules.model_fields.items() if not field.is_required()}
+    return {**defaults, **section, **overrides}
 
 
 def _check_across_keys(picked: dict) -> None:
@@ -294,16 +315,29 @@ def _check_across_keys(picked: dict) -> None:
                         f"expected at least 1 (0 takes a train.model_file as it is)")
 
 
-def load(*sections, path="params.yaml", schemas=None):
-    """Read `path` and return the named top-level sections, each validated, as written, in a dict; `schemas` adds
-    the rules of sections that other modules define (a method's, the report's)."""
+def _read(path) -> dict:
     path = Path(path)
     if not path.is_file():
         raise UserError(f"params: {path} not found")
     try:
-        everything = yaml.safe_load(path.read_text()) or {}
+        return yaml.safe_load(path.read_text()) or {}
     except yaml.YAMLError as err:
         raise UserError(f"params: {path} is not valid YAML: {err}") from None
+
+
+def load_key(section: str, key: str, kind, path="params.yaml"):
+    """The value of one key of a section whose other keys a stage does not read, validated by `kind` (a rule)."""
+    value = _read(path).get(section, {}).get(key)
+    if value is None:
+        raise UserError(f"params: {section}.{key} is missing from {path}")
+    check({key: kind}, {key: value}, f"{section}.")
+    return value
+
+
+def load(*sections, path="params.yaml", schemas=None):
+    """Read `path` and return the named top-level sections, each validated, as written, in a dict; `schemas` adds
+    the rules of sections that other modules define (a method's, the report's)."""
+    everything = _read(path)
     picked = {}
     for section in sections:
         if section not in everything:

@@ -12,6 +12,9 @@ class TrainingRecord:
     params_count: int                # counted on the saved model
     macs: int = None                 # multiply-accumulates per image, counted on the saved model
     input_range: tuple = (0, 1)      # what the model's float pixels span: every stage scales images onto it
+    augment: dict = None             # how its training images were augmented ({flip, rotation}); None: not at all
+    val_accuracy: float = None       # a fine-tuned model's on the validation split, in inference mode
+    upstream_val_accuracy: float = None  # the model it was fine-tuned from, measured the same way
     architecture: str = None         # a registry name, or the model file the baseline came from
     initial_weights: str = None      # the weights file a registry architecture started from
     initial_weight_layers: int = None  # how many of its layers took weights from that file
@@ -22,6 +25,7 @@ class TrainingRecord:
     clustered_layers: tuple = ()
     clusters: int = None
     unsupported_layers: tuple = ()   # "name (Type)" of layers with weights the method left as they are
+    skipped_layers: tuple = ()       # the layers its method's skip_layers named, by their names in this model
     method: str = None               # what made it: a method's params section, or a training stage's name
     facts: dict = None               # that method's or stage's own namespace: what it alone knows it did
 

@@ -27,6 +27,14 @@ class Method:
         self.settings = settings
         self.epochs, self.learning_rate = settings["epochs"], settings["learning_rate"]
 
+    def name_layers(self, model) -> None:
+        """Read its skip list, if it has one, as names of `model`'s layers (`first` and `last` resolved)."""
+        if "skip_layers" in self.settings:
+            from edgecompress.train.models import layer_names
+
+            skip = layer_names(model, self.settings["skip_layers"], f"{self.name}.skip_layers")
+            self.settings = {**self.settings, "skip_layers": skip}
+
     def calibrate(self, model, trial) -> None:
         """Settle settings from short runs before `apply`; `trial(trainable, epochs, measured=None)` fits `trainable`
         and returns the validation accuracy of `measured` (a model it trains, by default itself)."""

@@ -25,7 +25,7 @@ class Cluster(Method):
         from edgecompress.train.models import select_layers
         from tensorflow_model_optimization.python.core.clustering.keras.clustering_registry import ClusteringRegistry
 
-        return select_layers(model, self.settings["skip_layers"], f"{self.name}.skip_layers",
+        return select_layers(model, self.settings["skip_layers"],
                              lambda layer: bool(ClusteringRegistry._LAYERS_WEIGHTS_MAP.get(type(layer))),
                              ClusteringRegistry.supports)
 

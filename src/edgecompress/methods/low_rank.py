@@ -11,11 +11,6 @@ SHARE_OR_NULL = rule("null or a number in (0, 1]",
                      lambda v: v is None or (is_number(v) and 0 < v <= 1))
 
 
-def has_kernel(layer) -> bool:
-    """Whether `layer` holds a kernel of any kind (depthwise, pointwise, a nested model's)."""
-    return any("kernel" in weight.name for weight in layer.weights)
-
-
 class LowRank(Method):
     """Factorize every Dense and Conv2D layer but lowrank.skip_layers at the rank the settings choose."""
 
@@ -30,10 +25,10 @@ class LowRank(Method):
 
     def apply(self, model, upstream, steps):
         from edgecompress.methods._factorization import choose_ranks, factorizable, factorize
-        from edgecompress.train.models import select_layers
+        from edgecompress.train.models import has_kernel, select_layers
 
         s = self.settings
-        names, self.unsupported = select_layers(model, s["skip_layers"], "lowrank.skip_layers", factorizable,
+        names, self.unsupported = select_layers(model, s["skip_layers"], factorizable,
                                                 lambda layer: factorizable(layer) or not has_kernel(layer))
         self.choices = choose_ranks(model, names, s["energy"], s["rank_ratio"])
         return factorize(model, {c["layer"]: c["rank"] for c in self.choices if c["factorized"]})

@@ -18,12 +18,12 @@ def prunes(layer) -> bool:
     return bool(PruneRegistry._LAYERS_WEIGHTS_MAP.get(layer.__class__))
 
 
-def prunable_layers(model, skip: list, key: str) -> tuple:
+def prunable_layers(model, skip: list) -> tuple:
     """(the layers of `model` whose weights TFMOT prunes, but `skip`; the layers with weights it cannot wrap)."""
     from edgecompress.train.models import select_layers
     from tensorflow_model_optimization.python.core.sparsity.keras.prune_registry import PruneRegistry
 
-    return select_layers(model, skip, key, prunes, PruneRegistry.supports)
+    return select_layers(model, skip, prunes, PruneRegistry.supports)
 
 
 def last_step(begin_step: int, end_step, frequency: int, total_steps: int) -> int:
@@ -79,7 +79,7 @@ class Prune(Method):
         from edgecompress.train.models import wrap_layers
 
         s = self.settings
-        self.layers, self.unsupported = prunable_layers(model, s["skip_layers"], f"{self.name}.skip_layers")
+        self.layers, self.unsupported = prunable_layers(model, s["skip_layers"])
         pruning_schedule = schedule(s["schedule"], s["initial_sparsity"], s["final_sparsity"], s["begin_step"],
                                     s["end_step"], s["frequency"], steps)
         return wrap_layers(model, self.layers,

@@ -23,7 +23,7 @@ class StructuredSparsity(Prune):
         from edgecompress.train.models import wrap_layers
 
         s = self.settings
-        self.layers, self.unsupported = prunable_layers(model, s["skip_layers"], f"{self.name}.skip_layers")
+        self.layers, self.unsupported = prunable_layers(model, s["skip_layers"])
         once = sparsity().ConstantSparsity(s["m_by_n"][0] / s["m_by_n"][1], 0)  # TFMOT updates m_by_n masks at step 1
         return wrap_layers(model, self.layers, lambda layer: sparsity().prune_low_magnitude(
             layer, pruning_schedule=once, sparsity_m_by_n=tuple(s["m_by_n"])))

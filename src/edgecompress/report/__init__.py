@@ -111,15 +111,42 @@ def choose(table, budgets: dict, highlight: str):
     return front, picks, selection.best_compressed(table, front, picks[highlight], REFERENCE)
 
 
-def summary(table, front, picks, best, predictions: Predictions, forgotten: list, class_drop_points) -> dict:
-    """summary.json: every row, the front, the picks and the best compressed model, by label; the classes damaged
-    and the images forgotten."""
+def summary(table, front, picks, best, predictions: Predictions, forgotten: list, class_drop_points,
+            damaged: list) -> dict:
+    """summary.json: every row, the front, the picks and the best compressed model, by label; the classes damaged,
+    the images forgotten and the models their fine-tuning damaged."""
     return {"reference": dict(zip(("model", "quantization"), REFERENCE)), "rows": table,
             "pareto_front": [selection.label(r) for r in front], "recommendations": picks,
             "best_compressed": selection.label(best),
             "class_damage": [dict(zip(("model", "quantization", "class", "reference_recall", "recall"), d))
                              for d in predictions.class_damage(class_drop_points)],
-            "forgotten_images": forgotten}
+            "forgotten_images": forgotten, "fine_tuning_damage": damaged}
+
+
+def fine_tuning_damage(trainings: dict, points: float) -> list:
+    """The fine-tuned models whose validation accuracy fell more than `points` below their upstream model's (both
+    measured by their stage in inference mode), with the augmentation they were fine-tuned with."""
+    return [{"model": model, "source": t["source"], "upstream_val_accuracy": t["upstream_val_accuracy"],
+             "val_accuracy": t["val_accuracy"], "augment": t["augment"]}
+            for model, t in trainings.items() if t["val_accuracy"] is not None
+            and 100 * (t["upstream_val_accuracy"] - t["val_accuracy"]) > points]
+
+
+def fine_tuning_section(damaged: list, points: float) -> Section:
+    """The models that `fine_tuning_damage` flags, and what to check."""
+    text = (f"Every fine-tuning stage measures its upstream model and its result on the validation split; a model "
+            f"that loses more than {points:g} points there (report.damage_points) is flagged: its fine-tuning, not "
+            "the compression itself, may have damaged it.")
+    if not damaged:
+        return Section("Fine-tuning damage", [text + " No model lost that much."])
+    return Section("Fine-tuning damage", [
+        text + " Check the augmentation (a model fine-tuned with one its upstream never saw loses accuracy on "
+        "unaugmented images; a method's `augment` setting overrides the upstream's), the learning rate and the "
+        "epochs of:",
+    ], ["model", "from", "validation accuracy before", "after", "points", "augmentation"],
+        [[d["model"], d["source"], f"{d['upstream_val_accuracy']:.4f}", f"{d['val_accuracy']:.4f}",
+          f"{100 * (d['val_accuracy'] - d['upstream_val_accuracy']):+.1f}",
+          ", ".join(f"{k} {v}" for k, v in d["augment"].items()) if d["augment"] else "none"] for d in damaged])
 
 
 def reference_section(trainings: dict) -> Section:
@@ -237,7 +264,7 @@ def forgotten_section(forgotten: list) -> Section:
 
 
 def sections(table, front, picks: dict, best, trainings: dict, predictions: Predictions, forgotten: list,
-             class_drop_points: float) -> list:
+             cfg: dict, damaged: list) -> list:
     """The report's content, independent of the format it is written in."""
     on_front = {selection.row_id(r) for r in front}
     cheaper = predictions.indistinct_from_cheaper(front)
@@ -267,7 +294,8 @@ def sections(table, front, picks: dict, best, trainings: dict, predictions: Pred
         ], [c[1] for c in COLUMNS] + ["no better than"], [cells(r) + [" ".join(cheaper.get(selection.row_id(r), ()))]
                                                           for r in front],
             figures=("accuracy_vs_gzip", "accuracy_vs_latency")),
-        damage_section(predictions, class_drop_points),
+        damage_section(predictions, cfg["class_drop_points"]),
+        fine_tuning_section(damaged, cfg["damage_points"]),
         forgotten_section(forgotten),
         Section("All models", [
             f"Reference: `{REFERENCE[0]}` at `{REFERENCE[1]}`. Accuracy with its 95% interval (Wilson's score "

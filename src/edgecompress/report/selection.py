@@ -3,7 +3,7 @@ report's params section (its budgets)."""
 from pydantic import create_model
 
 from edgecompress.core.errors import UserError
-from edgecompress.core.params import POSITIVE, Section, integer, named, number, one_of, rule
+from edgecompress.core.params import POINTS, POSITIVE, Section, integer, named, one_of, rule
 from edgecompress.measure.compare import verdict
 
 KB = 1000  # bytes in the report's KB
@@ -118,10 +118,11 @@ Budget = create_model("Budget", __base__=Section, __doc__="A budget: any of LIMI
 
 class Report(Section):
     """The report's section: the budgets, the one whose pick is "the best compressed model", what counts as a
-    class's damage and how many of the images compression forgets to show."""
+    class's damage and as a model's damage by fine-tuning, and how many of the images compression forgets to show."""
     budgets: named(Budget)
     highlight: rule("a name", lambda v: isinstance(v, str))
-    class_drop_points: number(0, 100, low_open=True)
+    class_drop_points: POINTS
+    damage_points: POINTS
     forgotten_images: integer(0)
 
 

@@ -45,27 +45,52 @@ def logits(model):
     return model.layers[-1].input
 
 
-def load(path) -> keras.Model:
-    """Load a float model saved by a stage (a SavedModel folder) back into Keras, uncompiled."""
-    return keras.models.load_model(path, compile=False)
+def load(path, quantization_aware: bool = False) -> keras.Model:
+    """Load a model saved by a stage (a SavedModel folder) back into Keras, uncompiled; a quantization-aware one
+    with TFMOT's layers in scope."""
+    if not quantization_aware:
+        return keras.models.load_model(path, compile=False)
+    from edgecompress.core.backend import tfmot
+
+    with tfmot.quantization.keras.quantize_scope():
+        return keras.models.load_model(path, compile=False)
 
 
-def select_layers(model, skip, param: str, compresses, supports) -> tuple:
+SYMBOLIC_LAYERS = {"first": 0, "last": -1}  # skip-list names that fit any model: its first and last layer with a kernel
+
+
+def has_kernel(layer) -> bool:
+    """Whether `layer` holds a kernel of any kind (depthwise, pointwise, a nested model's)."""
+    return any("kernel" in weight.name for weight in layer.weights)
+
+
+def layer_names(model, names, param: str) -> list:
+    """The layers of `model` that `names` (a skip list, `param`) means: `first` and `last` are its first and last
+    layer with a kernel unless a layer bears that name; any other name must be one of its layers."""
+    kernels = [layer.name for layer in model.layers if has_kernel(layer)]
+    known = {layer.name for layer in model.layers}
+    found = []
+    for name in names:
+        if name not in known and name in SYMBOLIC_LAYERS and kernels:
+            name = kernels[SYMBOLIC_LAYERS[name]]
+        elif name not in known:
+            raise UserError(f"params: {param} names {name!r}, which is not a layer of {model.name}; expected "
+                            f"{' or '.join(SYMBOLIC_LAYERS)}, or a layer with a kernel: {', '.join(kernels)}")
+        if name not in found:
+            found.append(name)
+    return found
+
+
+def select_layers(model, skip, compresses, supports) -> tuple:
     """(layers to wrap, layers left as they are) of `model` for a TFMOT method, by name.
 
     `compresses(layer)`: the method has weights of the layer to work on; `supports(layer)`: it can wrap the layer
-    at all. Layers in `skip` are not wrapped; a name in `skip` that `model` lacks is an error naming `param`.
-    Left as they are: "name (Type)" of every layer with weights that the method cannot wrap.
+    at all. Layers in `skip` (names of `model`'s layers) are not wrapped. Left as they are: "name (Type)" of every
+    layer with weights that the method cannot wrap.
     """
-    candidates = [layer.name for layer in model.layers if compresses(layer)]
-    names = {layer.name for layer in model.layers}
-    for name in skip:
-        if name not in names:
-            raise UserError(f"params: {param} names {name!r}, which is not a layer of {model.name}; layers it "
-                            "can compress: " + ", ".join(candidates))
     unsupported = [f"{layer.name} ({type(layer).__name__})" for layer in model.layers
                    if layer.trainable_weights and not supports(layer)]
-    return [name for name in candidates if name not in skip], unsupported
+    return [layer.name for layer in model.layers if compresses(layer) and layer.name not in skip], unsupported
 
 
 def wrap_layers(model, names, wrap) -> keras.Model:

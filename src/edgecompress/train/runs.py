@@ -7,6 +7,7 @@ from pathlib import Path
 from edgecompress import data
 from edgecompress.train import distribute, macs, models, training
 from edgecompress.data import streams
+from edgecompress.core.params import UPSTREAM_AUGMENT
 from edgecompress.core.record import TrainingRecord
 
 CURVES = Path("plots/train")  # <model>.csv per trained model (its epochs' timings too): read by the report
@@ -20,7 +21,7 @@ def splits(data_dir):
 def load(model_dir):
     """(Keras model, TrainingRecord) of a model an upstream stage saved."""
     record = TrainingRecord.read(Path(model_dir) / "train.json")  # first: a clear error if its stage never ran
-    return models.load(Path(model_dir) / "model"), record
+    return models.load(Path(model_dir) / "model", record.quantization_aware), record
 
 
 def strategy(train_cfg: dict, stage: str, undistributable: str = ""):
@@ -35,36 +36,60 @@ def strategy(train_cfg: dict, stage: str, undistributable: str = ""):
     return distribute.strategy(name)
 
 
-def augmenter(train_cfg: dict, seed: int):
-    """The baseline's augmentation (train.augment), for every stage that trains on its data."""
-    return training.augmenter(train_cfg["augment"]["flip"], train_cfg["augment"]["rotation"], seed)
+def augmenter(recipe, seed: int):
+    """The Keras layers that augment training images as `recipe` says ({flip, rotation}; None: not at all)."""
+    return training.augmenter(recipe["flip"], recipe["rotation"], seed) if recipe else None
 
 
-def compress(method, source_dir, model_dir, data_dir, train_cfg: dict, seed: int, chosen=None) -> None:
+def compress(method, source_dir, model_dir, data_dir, train_cfg: dict, seed: int, damage_points: float,
+             chosen=None) -> None:
     """Apply `method` to the model in `source_dir`, fine-tune, finish under the strategy `chosen` (default: one
-    device), and save the result in `model_dir`."""
+    device), and save the result in `model_dir`; print one line where validation accuracy fell by more than
+    `damage_points`."""
     chosen = chosen or distribute.strategy("none")
     with chosen.scope():
         model, upstream, fit = fine_tuned(method, source_dir, data_dir, train_cfg, seed)
-    save(model_dir, model, fit, chief=distribute.is_chief(chosen), source=Path(source_dir).name,
-         input_range=upstream.input_range, method=method.name, facts=method.facts(), **method.properties())
+    source = Path(source_dir).name
+    fault = damage(Path(model_dir).name, source, fit, damage_points)
+    if fault:
+        print(fault)
+    save(model_dir, model, fit, chief=distribute.is_chief(chosen), source=source, input_range=upstream.input_range,
+         method=method.name, facts=method.facts(), skipped_layers=method.settings.get("skip_layers", ()),
+         **method.properties())
+
+
+def damage(name: str, source: str, fit: dict, points: float) -> str:
+    """The line saying that fine-tuning `name` from `source` lost more than `points` of validation accuracy, and
+    what to check; empty where it did not."""
+    before, after = fit["upstream_val_accuracy"], fit["val_accuracy"]
+    if (before - after) * 100 <= points:
+        return ""
+    recipe = fit["augment"] or "none"
+    return (f"{name}: validation accuracy fell from {before:.4f} ({source}) to {after:.4f}, more than "
+            f"report.damage_points ({points}); check its fine-tuning: the augmentation ({recipe}; a method's augment "
+            "setting overrides its upstream's), the learning rate and the epochs")
 
 
 def fine_tuned(method, source_dir, data_dir, train_cfg: dict, seed: int) -> tuple:
-    """(model, upstream record, fit record) of `method` applied to the model in `source_dir`, fine-tuned, finished.
+    """(model, upstream record, fit record) of `method` applied to the model in `source_dir`, fine-tuned, finished;
+    the fit record has the augmentation used and the validation accuracy of the upstream model and the result.
 
-    Fine-tuning uses the baseline's optimizer, batch size and augmentation at the method's learning rate,
-    decayed along a cosine; the last epoch's weights are kept (an earlier one may predate the final
-    sparsity or clustering).
+    Fine-tuning uses the baseline's optimizer and batch size and the upstream model's own augmentation (or the
+    method's `augment`) at the method's learning rate, decayed along a cosine; the last epoch's weights are kept
+    (an earlier one may predate the final sparsity or clustering).
     """
     model, upstream = load(source_dir)
     parts = splits(data_dir)
     steps = training.total_steps(parts, train_cfg["batch_size"], method.epochs)
+    recipe = upstream.augment if method.settings["augment"] == UPSTREAM_AUGMENT else method.settings["augment"]
+
+    def validation_accuracy(measured):
+        return training.accuracy(measured, parts["val"], train_cfg["batch_size"], upstream.input_range)
 
     def fine_tune(trainable, epochs, callbacks=()):
         return training.fit(trainable, parts, optimizer=train_cfg["optimizer"], learning_rate=method.learning_rate,
                             schedule="cosine", epochs=epochs, batch_size=train_cfg["batch_size"], seed=seed,
-                            augment=augmenter(train_cfg, seed), keep_best=False, callbacks=callbacks,
+                            augment=augmenter(recipe, seed), keep_best=False, callbacks=callbacks,
                             input_range=upstream.input_range)
 
     train_images = streams.images(parts["train"], train_cfg["batch_size"], upstream.input_range)
@@ -76,8 +101,10 @@ def fine_tuned(method, source_dir, data_dir, train_cfg: dict, seed: int) -> tupl
         if epochs:
             fine_tune(trainable, epochs)
             training.reestimate_batch_norm(measured, train_images)
-        return training.accuracy(measured, parts["val"], train_cfg["batch_size"], upstream.input_range)
+        return validation_accuracy(measured)
 
+    method.name_layers(model)
+    before = validation_accuracy(model)
     training.seed_everything(seed)
     method.calibrate(model, trial)
     fits = []
@@ -85,7 +112,9 @@ def fine_tuned(method, source_dir, data_dir, train_cfg: dict, seed: int) -> tupl
         trainable = method.apply(model, upstream, steps)
         fits.append(fine_tune(trainable, method.epochs, method.callbacks()))
         model = method.finish(trainable, train_images)
-    return model, upstream, training.join_fits(fits)
+    fit = {**training.join_fits(fits), "augment": recipe, "upstream_val_accuracy": before,
+           "val_accuracy": validation_accuracy(model)}
+    return model, upstream, fit
 
 
 def build_student(distill_cfg: dict, dataset_card: dict):
@@ -95,11 +124,14 @@ def build_student(distill_cfg: dict, dataset_card: dict):
 
 
 def train_student(model, data_dir, train_cfg: dict, distill_cfg: dict, seed: int, input_range) -> dict:
-    """Fit a student (or its Distiller) from scratch with the baseline's optimizer, schedule and augmentation."""
-    return training.fit(model, splits(data_dir), optimizer=train_cfg["optimizer"],
-                        learning_rate=distill_cfg["learning_rate"], schedule=train_cfg["schedule"],
-                        epochs=distill_cfg["epochs"], batch_size=train_cfg["batch_size"], seed=seed,
-                        augment=augmenter(train_cfg, seed), keep_best=train_cfg["keep_best"], input_range=input_range)
+    """Fit a student (or its Distiller) from scratch with the baseline's optimizer, schedule and augmentation
+    (train.augment, which the fit record names)."""
+    fit = training.fit(model, splits(data_dir), optimizer=train_cfg["optimizer"],
+                       learning_rate=distill_cfg["learning_rate"], schedule=train_cfg["schedule"],
+                       epochs=distill_cfg["epochs"], batch_size=train_cfg["batch_size"], seed=seed,
+                       augment=augmenter(train_cfg["augment"], seed), keep_best=train_cfg["keep_best"],
+                       input_range=input_range)
+    return {**fit, "augment": train_cfg["augment"]}
 
 
 def save(model_dir, model, fit: dict, chief: bool = True, **facts) -> None:
