@@ -84,8 +84,6 @@ POSITIVE = number(0, float("inf"), low_open=True)
 POINTS = number(0, 100, low_open=True)  # accuracy points: report.class_drop_points, report.damage_points
 
 
-
-
 class Data(Section):
     source: one_of("digits", "folder", "npz")
     path: PATH

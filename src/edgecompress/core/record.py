@@ -44,3 +44,10 @@ class TrainingRecord:
             raise UserError(f"{path} has fields a training record does not have ({', '.join(sorted(unknown))}); "
                             "rerun the stage that writes it (dvc repro)")
         return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in values.items()})
+
+
+def damaged_by_fine_tuning(record: dict, points: float) -> bool:
+    """Whether a fine-tuned model's record (as a dict) shows it more than `points` of validation accuracy below its
+    upstream model."""
+    before, after = record["upstream_val_accuracy"], record["val_accuracy"]
+    return after is not None and 100 * (before - after) > points

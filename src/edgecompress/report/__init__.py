@@ -11,6 +11,7 @@ from edgecompress.report import selection
 from edgecompress.core.errors import UserError
 from edgecompress.core.files import read_json
 from edgecompress.core.names import CURVE_COLUMNS, QUANTIZATIONS
+from edgecompress.core.record import damaged_by_fine_tuning
 from edgecompress.measure.compare import REFERENCE, significant, verdict
 from edgecompress.report.paired import Predictions
 from edgecompress.report.selection import KB
@@ -128,8 +129,7 @@ def fine_tuning_damage(trainings: dict, points: float) -> list:
     measured by their stage in inference mode), with the augmentation they were fine-tuned with."""
     return [{"model": model, "source": t["source"], "upstream_val_accuracy": t["upstream_val_accuracy"],
              "val_accuracy": t["val_accuracy"], "augment": t["augment"]}
-            for model, t in trainings.items() if t["val_accuracy"] is not None
-            and 100 * (t["upstream_val_accuracy"] - t["val_accuracy"]) > points]
+            for model, t in trainings.items() if damaged_by_fine_tuning(t, points)]
 
 
 def fine_tuning_section(damaged: list, points: float) -> Section:

@@ -8,7 +8,7 @@ from edgecompress import data
 from edgecompress.train import distribute, macs, models, training
 from edgecompress.data import streams
 from edgecompress.core.params import UPSTREAM_AUGMENT
-from edgecompress.core.record import TrainingRecord
+from edgecompress.core.record import TrainingRecord, damaged_by_fine_tuning
 
 CURVES = Path("plots/train")  # <model>.csv per trained model (its epochs' timings too): read by the report
 
@@ -61,9 +61,9 @@ def compress(method, source_dir, model_dir, data_dir, train_cfg: dict, seed: int
 def damage(name: str, source: str, fit: dict, points: float) -> str:
     """The line saying that fine-tuning `name` from `source` lost more than `points` of validation accuracy, and
     what to check; empty where it did not."""
-    before, after = fit["upstream_val_accuracy"], fit["val_accuracy"]
-    if (before - after) * 100 <= points:
+    if not damaged_by_fine_tuning(fit, points):
         return ""
+    before, after = fit["upstream_val_accuracy"], fit["val_accuracy"]
     recipe = fit["augment"] or "none"
     return (f"{name}: validation accuracy fell from {before:.4f} ({source}) to {after:.4f}, more than "
             f"report.damage_points ({points}); check its fine-tuning: the augmentation ({recipe}; a method's augment "
