@@ -150,7 +150,7 @@ def test_html_report_has_the_tables_and_every_figure_as_a_png(pipeline):
     page = parse_page(read(pipeline, "report/report.html"))
     forgotten = json.loads(read(pipeline, "report/summary.json"))["forgotten_images"]
     assert page.headings == ["Reference model", "Students", "What the methods did", "Recommendations",
-                             "Best compressed model", "Pareto front", "Per-class damage",
+                             "Best compressed model", "Pareto front", "Per-class damage", "Fine-tuning damage",
                              *["Images compression forgets"] * bool(forgotten), "All models", "Training curves"]
     params_count = json.loads(read(pipeline, "metrics/baseline.json"))["params_count"]
     assert f"`baseline`: resnet18, {params_count:,} parameters, pixels scaled to [0, 1]" in read(pipeline,
