@@ -1,9 +1,11 @@
-"""convert: write MODEL_DIR/tflite/<quantization>.tflite, calibrating int8 on DATA_DIR's training images."""
+"""convert: write MODEL_DIR/tflite/<quantization>.tflite, calibrating int8 on DATA_DIR's training images, and the
+int8 file's look-up-table variant for TensorFlow Lite Micro where it is smaller (MODEL_DIR/tflite/tflm/)."""
 from pathlib import Path
 
 from edgecompress.core import params
 from edgecompress.core.errors import run_stage
 from edgecompress.core.record import TrainingRecord
+from edgecompress.measure import tflm
 
 
 def main(data_dir, model_dir):
@@ -15,7 +17,8 @@ def main(data_dir, model_dir):
     sizes = convert.convert_model(model_dir, record, cfg["quantizations"], Path(data_dir) / "train",
                                   cfg["representative_samples"], p["seed"])
     for quant, size in sizes.items():
-        print(f"{model_dir}: {quant}.tflite, {size:,} bytes")
+        print(f"{model_dir}: {quant}.tflite, {size:,} bytes" + (" (for TensorFlow Lite Micro only)"
+                                                                   if quant == tflm.LUT else ""))
 
 
 if __name__ == "__main__":

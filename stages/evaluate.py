@@ -1,6 +1,6 @@
 """evaluate: run every .tflite of MODEL_DIR on DATA_DIR's test split, here or on evaluate.device, beside the
 reference (REFERENCE_DIR's fp32 model, which every comparison is paired against); write METRICS_DIR/<model>.json and
-METRICS_DIR/details/<model>.json."""
+METRICS_DIR/details/<model>.json. evaluate.micro's variants also run on TensorFlow Lite Micro, here."""
 from pathlib import Path
 
 from edgecompress.measure import compare, evaluate
@@ -28,6 +28,14 @@ def main(data_dir, model_dir, reference_dir, metrics_dir):
         m = metrics[quant]
         print(f"{name} {quant}: accuracy {m['accuracy']:.4f}, {m['flips_lost']} images lost and {m['flips_gained']} "
               f"gained against the reference (McNemar p {m['mcnemar_p']:.3g}), p50 {m['latency_p50_ms']:.3f} ms")
+    for variant in run["micro"]:
+        m = metrics[variant]
+        print(f"{name} {variant} on TensorFlow Lite Micro: " + (
+            f"arena {m['ram_bytes']:,} bytes, flash {m['flash_bytes']:,} bytes, accuracy {m['tflm_accuracy']:.4f} "
+            f"({m['tflm_disagreements']} images predicted otherwise than by LiteRT)" if m["tflm"] else
+            f"does not run: {m['tflm_fault']}") + (
+            f"; the decoded kernels in {m['alt_memory_bytes']:,} bytes of their own leave an arena of "
+            f"{m['ram_bytes_with_alt']:,} bytes" if "alt_memory_bytes" in m else ""))
 
 
 if __name__ == "__main__":

@@ -36,14 +36,15 @@ def main(metrics_dir, curves_dir, test_dir, report_dir):
     images = {i: pixels for i, (pixels, _) in enumerate(TestSplit(test_dir)) if i in shown}
     trainings = {model: d["training"] for model, d in details.items()}
     damaged = report.fine_tuning_damage(trainings, cfg["damage_points"])
+    micro = report.micro_rows(metrics)
     out = Path(report_dir)
     write_json(out / "summary.json", report.summary(table, front, picks, best, predictions, forgotten,
-                                                    cfg["class_drop_points"], damaged))
+                                                    cfg["class_drop_points"], damaged, micro))
     write_json(out / "compare.json", report.plot_points(table, front, best))
     write_json(out / "curves.json", report.curve_records(curves))
     for name, (_, counts, classes) in confusions.items():
         write_json(out / "confusion" / f"{name}.json", report.confusion_records(counts, classes))
-    content = report.sections(table, front, picks, best, trainings, predictions, forgotten, cfg, damaged)
+    content = report.sections(table, front, picks, best, trainings, predictions, forgotten, cfg, damaged, micro)
     figures = report_figures.render(table, front, best, curves, confusions, forgotten, images)
     for name, text in (("report.md", report.markdown(content)), ("report.html", report.html_page(content, figures))):
         with atomic_path(out / name) as tmp:

@@ -4,7 +4,7 @@ import pytest
 
 from edgecompress import convert
 from edgecompress.train import models, training
-from edgecompress.measure import runner, tflite_weights
+from edgecompress.measure import evaluate, runner, tflite_weights
 from edgecompress.data import streams
 from edgecompress.core.names import QUANTIZATIONS as QUANTS
 from test_models_and_training import tiny_splits
@@ -91,3 +91,29 @@ def test_one_converter_writes_the_bytes_of_a_fresh_one_per_quantization(converte
     reused = convert.Converter(folder / "model")
     for quant in [*reversed(QUANTS), *QUANTS]:
         assert reused.convert(quant, x_float, samples=16, seed=0) == fresh[quant], quant
+
+
+def test_tflm_runs_the_integer_and_float_variants_as_litert_does_and_names_what_it_cannot(converted):
+    """TFLM's reference kernels predict within an image of LiteRT's on the int8, int16x8 and fp32 files; it has no
+    float16 DEQUANTIZE and no hybrid (dynamic-range) kernels, which it says in one line instead of raising."""
+    _, folder, val = converted
+    result = evaluate.on_microcontroller(QUANTS, folder, val.folder)
+    litert = runner.run_folder(folder, val.folder, threads=1, warmup=0)["models"]
+    for quant in ("fp32", "int8", "int16x8"):
+        assert result[quant]["runs"], result[quant]
+        differing = sum(p != q for p, q in zip(result[quant]["predictions"], litert[quant]["predictions"]))
+        assert differing <= 1, quant
+        assert 0 < result[quant]["arena"]["total"] < 8 * 2**20
+    for quant in ("fp16", "dynamic"):
+        assert not result[quant]["runs"] and result[quant]["fault"], quant
+
+
+def test_litert_memory_counts_the_model_and_its_tensors_not_the_runtime(converted):
+    """A float model's weights take four times an int8 model's in memory too; the runtime's code, paged in by the first
+    invoke in every process, is not counted, so the figure repeats to a page."""
+    _, folder, _ = converted
+    memory = {quant: runner.litert_memory(folder / f"{quant}.tflite") for quant in ("fp32", "int8")}
+    sizes = {quant: (folder / f"{quant}.tflite").stat().st_size for quant in memory}
+    assert memory["fp32"] - memory["int8"] > sizes["fp32"] - sizes["int8"]
+    assert sizes["int8"] < memory["int8"] < 8 * sizes["fp32"]
+    assert abs(runner.litert_memory(folder / "int8.tflite") - memory["int8"]) <= 8192

@@ -106,6 +106,8 @@ def test_evaluate_over_ssh_measures_what_the_local_run_measures(sshd, evaluation
             assert remote[quant][key] == local[quant][key], (quant, key)
         for key in ("latency_p50_ms", "latency_p90_ms", "latency_mean_ms", "total_s"):
             assert remote[quant][key] > 0, (quant, key)
+    for key in ("tflm", "ram_bytes", "flash_bytes", "tflm_accuracy", "tflm_disagreements"):  # TFLM: measured here
+        assert remote["int8"][key] == local["int8"][key], key
     assert remote["device"]["machine"] and remote["device"]["cpu"] and remote["device"]["runtime"]
     assert remote["protocol"] == {"threads": 1, "warmup": 2, "runs": 1, "batch_size": 1, "images": 360}
     assert remote_folders() == before  # the temporary folder on the device is gone

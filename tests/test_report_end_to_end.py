@@ -23,9 +23,14 @@ def md_table(text, title):
 
 
 def measured(repo):
-    """{(model, quant): (accuracy, gzip bytes, p50 ms)} straight from the metrics files."""
-    return {(m, q): (metrics_of(repo, m)[q]["accuracy"], metrics_of(repo, m)[q]["gzip_bytes"],
-                     metrics_of(repo, m)[q]["latency_p50_ms"]) for m, q in model_quants(repo)}
+    """{(model, quant): (accuracy, gzip bytes, p50 ms, TFLM arena bytes or infinity)} straight from the metrics
+    files."""
+    found = {}
+    for m, q in model_quants(repo):
+        metrics = metrics_of(repo, m)[q]
+        found[(m, q)] = (metrics["accuracy"], metrics["gzip_bytes"], metrics["latency_p50_ms"],
+                         metrics.get("ram_bytes") or float("inf"))
+    return found
 
 
 def test_every_row_of_the_report_matches_its_metrics_file(pipeline):
@@ -41,11 +46,13 @@ def test_every_row_of_the_report_matches_its_metrics_file(pipeline):
         assert cells[6] == f"{m['size_bytes'] / 1e3:,.1f}" and cells[7] == f"{m['gzip_bytes'] / 1e3:,.1f}"
         assert cells[9] == f"{m['latency_p50_ms']:.3f}"
         assert cells[11] == f"{m['sparsity']:.1%}" and cells[12] == f"{m['max_distinct_per_channel']:,}"
+        assert cells[13] == f"{m['litert_ram_bytes'] / 1e3:,.1f}" and m["litert_ram_bytes"] > m["size_bytes"]
+        assert cells[14] == (f"{m['ram_bytes'] / 1e3:,.1f}" if m.get("ram_bytes") else "—")
         model = metrics_of(pipeline, cells[0])
-        assert cells[14] == f"{model['macs']:,}"
-        assert cells[15] == f"{model['macs'] / metrics_of(pipeline, 'baseline')['macs']:.2f}"
+        assert cells[16] == f"{model['macs']:,}"
+        assert cells[17] == f"{model['macs'] / metrics_of(pipeline, 'baseline')['macs']:.2f}"
         seconds = report_figures.read_curve(pipeline / f"plots/train/{cells[0]}.csv")["seconds"]
-        assert cells[16] == f"{sum(seconds) / len(seconds):.2f}"
+        assert cells[18] == f"{sum(seconds) / len(seconds):.2f}"
     baseline = metrics_of(pipeline, "baseline")["fp32"]
     for row in json.loads(read(pipeline, "report/summary.json"))["rows"]:
         m = metrics_of(pipeline, row["model"])[row["quantization"]]
@@ -86,7 +93,8 @@ def test_flips_classes_and_forgotten_images_are_the_hand_count_of_the_prediction
 def test_pareto_front_is_exactly_the_undominated_models(pipeline):
     points = measured(pipeline)
     undominated = {f"{m} {q}" for (m, q), p in points.items()
-                   if not any(o != p and o[0] >= p[0] and o[1] <= p[1] and o[2] <= p[2] for o in points.values())}
+                   if not any(o != p and o[0] >= p[0] and o[1] <= p[1] and o[2] <= p[2] and o[3] <= p[3]
+                              for o in points.values())}
     summary = json.loads(read(pipeline, "report/summary.json"))
     assert set(summary["pareto_front"]) == undominated
     text = read(pipeline, "report/report.md")
@@ -117,13 +125,43 @@ def test_a_budget_nobody_meets_says_so_and_names_the_closest(pipeline):
         (pipeline / "params.yaml").write_text(original)
     assert re.findall(r"Running stage '([^']+)'", log) == ["report"]
     smallest = min(measured(pipeline).items(), key=lambda item: item[1][1])
-    (model, quant), (_, gzip_bytes, _) = smallest
+    (model, quant), (_, gzip_bytes, *_) = smallest
     expected = (f"No model fits (gzip size ≤ 0.5 KB). The closest is {model} {quant}: "
                 f"gzip size {gzip_bytes / 1e3:,.1f} KB is")
     assert any(cells == ["tiny", cells[1]] and cells[1].startswith(expected)
                for cells in md_table(text, "Recommendations"))
     run(["dvc", "repro"], pipeline)
     assert "up to date" in run(["dvc", "status"], pipeline).stdout
+
+
+def test_every_int8_file_runs_on_tflm_as_on_litert_and_the_report_shows_its_arena_and_flash(pipeline):
+    """evaluate.micro's default, int8: every int8 .tflite runs on TensorFlow Lite Micro, predicts at most a few
+    images otherwise than LiteRT, and its arena and flash in the report are the metrics file's; so do the look-up-
+    table variants, smaller in flash, predicting what their int8 file predicts on TFLM."""
+    int8 = [(m, q) for m, q in model_quants(pipeline) if q == "int8"]
+    luts = [(m, "int8_lut") for m, _ in int8 if (pipeline / f"models/{m}/tflite/tflm/int8_lut.tflite").is_file()]
+    assert ("pcqat", "int8_lut") in luts  # 16 values per channel: 4-bit indices
+    shown = {(r[0], r[1]): r for r in md_table(read(pipeline, "report/report.md"), "On a microcontroller")}
+    assert sorted(shown) == sorted(int8 + luts)
+    for model, variant in int8 + luts:
+        m, micro = metrics_of(pipeline, model)[variant], details_of(pipeline, model)["micro"][variant]
+        folder = pipeline / f"models/{model}/tflite" / ("tflm" if variant == "int8_lut" else "")
+        arena = micro["arena"]
+        assert m["tflm"] and m["ram_bytes"] == arena["total"] == arena["head"] + arena["tail"]
+        assert m["flash_bytes"] == m["size_bytes"] == (folder / f"{variant}.tflite").stat().st_size
+        litert = metrics_of(pipeline, model)["int8"]
+        assert m["tflm_disagreements"] <= 5 and abs(m["tflm_accuracy"] - litert["accuracy"]) <= 5 / 360
+        alt = (f"{m['alt_memory_bytes'] / 1e3:,.1f} + {m['ram_bytes_with_alt'] / 1e3:,.1f}"
+               if variant == "int8_lut" else "")
+        assert shown[(model, variant)][2:] == [f"{m['ram_bytes'] / 1e3:,.1f}", alt, f"{m['flash_bytes'] / 1e3:,.1f}",
+                                               f"{m['tflm_accuracy']:.4f}", f"{litert['accuracy']:.4f}",
+                                               str(m["tflm_disagreements"])]
+    for model, variant in luts:
+        lut, plain = metrics_of(pipeline, model)[variant], metrics_of(pipeline, model)["int8"]
+        assert lut["flash_bytes"] < plain["flash_bytes"] and lut["ram_bytes_with_alt"] < lut["ram_bytes"]
+        micro = details_of(pipeline, model)["micro"]
+        assert micro[variant]["predictions"] == micro["int8"]["predictions"]
+    assert not any("ram_bytes" in metrics_of(pipeline, m)[q] for m, q in model_quants(pipeline) if q != "int8")
 
 
 def test_plot_files_parse_and_dvc_renders_every_plot(pipeline, tmp_path):
@@ -151,6 +189,7 @@ def test_html_report_has_the_tables_and_every_figure_as_a_png(pipeline):
     forgotten = json.loads(read(pipeline, "report/summary.json"))["forgotten_images"]
     assert page.headings == ["Reference model", "Students", "What the methods did", "Recommendations",
                              "Best compressed model", "Pareto front", "Per-class damage", "Fine-tuning damage",
+                             "On a microcontroller",
                              *["Images compression forgets"] * bool(forgotten), "All models", "Training curves"]
     params_count = json.loads(read(pipeline, "metrics/baseline.json"))["params_count"]
     assert f"`baseline`: resnet18, {params_count:,} parameters, pixels scaled to [0, 1]" in read(pipeline,

@@ -39,6 +39,7 @@ def predicted(accuracy) -> list:
 def block(accuracy, size, gzip, p50, sparsity=0.0, distinct=200, reference_accuracy=0.99):
     """A metrics block whose paired figures are those of predicted(accuracy) against predicted(reference)."""
     return {"accuracy": accuracy, "size_bytes": size, "gzip_bytes": gzip, "latency_p50_ms": p50,
+            "litert_ram_bytes": 2 * size,
             "sparsity": sparsity, "max_distinct_per_channel": distinct,
             "accuracy_ci95": compare.wilson_interval(round(accuracy * IMAGES), IMAGES),
             **compare.flips(predicted(reference_accuracy), predicted(accuracy), LABELS)}
@@ -61,6 +62,8 @@ def test_rows_are_relative_to_the_fp32_baseline():
         "baseline": {"params_count": 100, "macs": 1000,
                      "fp32": block(0.99, 4000, 3600, 0.2), "int8": block(0.98, 1000, 720, 0.05, 0.795, 16)},
     }
+    metrics["baseline"]["int8"] |= {"tflm": True, "tflm_fault": None, "ram_bytes": 5000, "flash_bytes": 1000,
+                                    "tflm_accuracy": 0.97, "tflm_disagreements": 1}
     rows = report.rows(metrics, {"baseline": 2.0})
     assert rows[0]["epoch_seconds"] == 2.0
     assert [(r["model"], r["quantization"]) for r in rows] == [("baseline", "fp32"), ("baseline", "int8")]
@@ -83,19 +86,23 @@ def test_rows_are_relative_to_the_fp32_baseline():
                  "pruned": {**training, "unsupported_layers": ["prelu (PReLU)"]},
                  "filter_pruned": {**training, "method": "filter_prune", "facts": {"criterion": "fpgm", "groups": groups}},
                  "filter_pruned_kd": {**training, "teacher": "baseline", "method": "filter_prune_kd", "facts": weights}}
-    content = report.sections(rows, front, picks, rows[1], trainings, predictions_of(metrics), [], CFG, [])
+    content = report.sections(rows, front, picks, rows[1], trainings, predictions_of(metrics), [], CFG, [],
+                              report.micro_rows(metrics))
     text = report.markdown(content)
     assert "`baseline`: imports/mine.keras, 100 parameters, pixels scaled to [-1, 1]" in text
     assert "| pruned | prelu (PReLU) |" in text
     assert ("| baseline | int8 | 0.9800 | 0.930-0.994 | -1.00 (n.s.) | 1 / 0 (1) | 1.0 | 0.7 | 5.00x | 0.050 | 0.25 "
-            "| 79.5% | 16 | 100 | 1,000 | 1.00 | 2.00 | yes |") in text
+            "| 79.5% | 16 | 2.0 | 5.0 | 100 | 1,000 | 1.00 | 2.00 | yes |") in text
+    assert "| baseline | fp32 | 0.9900 |" in text and "| 0.0% | 200 | 8.0 | — | 100 |" in text
+    assert "| baseline | int8 | 5.0 |  | 1.0 | 0.9700 | 0.9800 | 1 |" in text  # On a microcontroller
     assert ("`filter_pruned`: fpgm removed 4 of 18 filters in 1 of 2 channel groups (layers joined by a residual add "
             "share one group); left whole: logits (it is a model output).") in text
     assert ("`filter_pruned_kd`: distilled from `baseline`, label loss weight 0.250, teacher 0.750, allocated by "
             "paper 004's formula 7 from 1-epoch probes of a fresh student: labels alone gained +20.0 points, the "
             "teacher alone +60.0 (from 0.100).") in text
     assert ("| small | baseline int8: accuracy 0.9800 (-1.00 points, 95% interval 0.9300-0.9945, images lost / gained "
-            "against the reference 1 / 0, McNemar p 1: not significant), gzip 0.7 KB, p50 0.050 ms") in text
+            "against the reference 1 / 0, McNemar p 1: not significant), gzip 0.7 KB, p50 0.050 ms, TFLM arena 5.0 KB, "
+            "flash 1.0 KB") in text
     assert "| tiny | No model fits (gzip size ≤ 0.5 KB). The closest is baseline int8: gzip size 0.7 KB is 44 %" in text
     assert "2 of the 2 models x quantizations are not dominated" in text
     assert "loses more than 3 points there (report.damage_points) is flagged" in text and "No model lost" in text

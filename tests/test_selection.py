@@ -7,11 +7,15 @@ from edgecompress.core import params
 from edgecompress.report import selection
 
 
-def row(model, quant, accuracy, gzip_kb, p50, reference_accuracy=0.99):
+def row(model, quant, accuracy, gzip_kb, p50, reference_accuracy=0.99, ram_kb=None):
+    """A report row; `ram_kb`: its TFLM arena (None: not run on TFLM), its flash the file's size."""
+    size = int(gzip_kb * 1100)
     return {"model": model, "quantization": quant, "accuracy": accuracy,
             "accuracy_delta_points": round(100 * (accuracy - reference_accuracy), 4),
             "accuracy_ci95": [accuracy - 0.01, accuracy + 0.01], "flips_lost": 0, "flips_gained": 0, "mcnemar_p": 1.0,
-            "size_bytes": int(gzip_kb * 1100), "gzip_bytes": int(gzip_kb * 1000), "latency_p50_ms": p50}
+            "size_bytes": size, "gzip_bytes": int(gzip_kb * 1000), "latency_p50_ms": p50,
+            "ram_bytes": None if ram_kb is None else int(ram_kb * 1000),
+            "flash_bytes": None if ram_kb is None else size}
 
 
 ROWS = [
@@ -83,3 +87,40 @@ def test_best_compressed_is_the_highlighted_pick_or_the_most_accurate_compressed
     assert selection.label(selection.best_compressed(ROWS, front, pick, reference)) == "pruned int8"
     none = selection.recommend(ROWS, {"max_gzip_kb": 1, "prefer": "accuracy"})
     assert selection.label(selection.best_compressed(ROWS, front, none, reference)) == "baseline int8"
+
+
+MICRO_ROWS = [
+    row("baseline", "fp32", 0.99, 10_000, 2.0),                  # no TFLM figures: never fits a RAM or flash limit
+    row("baseline", "int8", 0.99, 2_500, 0.5, ram_kb=300),
+    row("pruned", "int8", 0.985, 800, 0.5, ram_kb=300),          # 880 KB of flash
+    row("student", "int8", 0.95, 400, 0.7, ram_kb=40),           # 440 KB of flash
+    row("filter_pruned", "int8", 0.97, 500, 0.6, ram_kb=200),    # 550 KB of flash
+]
+
+
+@pytest.mark.parametrize("budget, expected", [
+    ({"max_ram_kb": 256, "prefer": "accuracy"}, "filter_pruned int8"),
+    ({"max_ram_kb": 100, "prefer": "accuracy"}, "student int8"),
+    ({"max_ram_kb": 400, "max_flash_kb": 1000, "prefer": "accuracy"}, "pruned int8"),
+    ({"max_flash_kb": 500, "prefer": "accuracy"}, "student int8"),
+])
+def test_ram_and_flash_limits_pick_the_best_model_that_fits_a_microcontroller(budget, expected):
+    pick = selection.recommend(MICRO_ROWS, budget)
+    assert pick["fits"] and selection.label(pick) == expected
+    assert "TFLM arena" in pick["text"]
+
+
+def test_a_model_without_tflm_figures_misses_a_ram_limit_by_not_being_measured():
+    only_float = [MICRO_ROWS[0]]
+    pick = selection.recommend(only_float, {"max_ram_kb": 256, "prefer": "accuracy"})
+    assert not pick["fits"] and pick["closest"]["over"] == {"max_ram_kb": None}
+    assert pick["text"].endswith(f"The closest is baseline fp32: TFLM arena {selection.UNMEASURED}.")
+    nearest = selection.recommend(MICRO_ROWS, {"max_ram_kb": 20, "prefer": "accuracy"})
+    assert nearest["closest"] == {"model": "student", "quantization": "int8", "over": {"max_ram_kb": 1.0}}
+
+
+def test_a_smaller_arena_keeps_a_model_on_the_front():
+    lean = row("lean", "int8", 0.99, 2_500, 0.5, ram_kb=100)
+    heavy = dict(lean, model="heavy", ram_bytes=200_000)
+    assert selection.dominates(lean, heavy) and not selection.dominates(heavy, lean)
+    assert selection.dominates(lean, dict(lean, model="float", ram_bytes=None))

@@ -33,6 +33,8 @@ CASES = [
     (*EVALUATE, {"evaluate": {"device": "-oProxyCommand=x"}},
      ["evaluate.device", "'-oProxyCommand=x'", "an ssh destination"], "metrics"),
     (*EVALUATE, {"evaluate": {"ssh_options": "-F cfg"}}, ["evaluate.ssh_options", "a list"], "metrics"),
+    (*EVALUATE, {"evaluate": {"micro": ["int8", "int4"]}},
+     ["evaluate.micro", "int4", "a list of distinct names from fp32, fp16, dynamic, int8, int16x8"], "metrics"),
     (*PREPARE, {"data": {"source": "folder", "path": ""}}, ["data.path", "''", "a non-empty path"], "data"),
     (*PREPARE, {"data": {"limit_per_class": -1}}, ["data.limit_per_class", "-1", ">= 0"], "data"),
     (*PREPARE, {"data": {"source": "folder", "path": "no/such/folder"}},

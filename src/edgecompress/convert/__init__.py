@@ -9,6 +9,7 @@ from edgecompress.data import open_split
 from edgecompress.core.files import atomic_path
 from edgecompress.core.names import QAT_QUANTIZATION
 from edgecompress.core.record import TrainingRecord
+from edgecompress.measure import tflm
 
 
 def _representative(x_float, samples: int, seed: int):
@@ -73,6 +74,8 @@ def convert_model(model_dir, record: TrainingRecord, quantizations, train_split,
 
     A float model gets every requested quantization, calibrated on `samples` images drawn from the prepared
     split in `train_split`; a quantization-aware trained model carries its own ranges and converts to int8 alone.
+    The int8 file's look-up-table variant, where some kernel shrinks, goes to tflite/tflm/int8_lut.tflite
+    (tflm.lut_variant): only TensorFlow Lite Micro runs it.
     """
     model_dir = Path(model_dir)
     if record.quantization_aware:
@@ -84,4 +87,7 @@ def convert_model(model_dir, record: TrainingRecord, quantizations, train_split,
         for quant in quantizations:
             flatbuffer = converter.convert(quant, x_float, samples, seed)
             sizes[quant] = (out / f"{quant}.tflite").write_bytes(flatbuffer)
+            if quant == tflm.LUT_SOURCE and (lut := tflm.lut_variant(flatbuffer)):
+                (out / tflm.FOLDER).mkdir()
+                sizes[tflm.LUT] = (out / tflm.FOLDER / f"{tflm.LUT}.tflite").write_bytes(lut)
     return sizes

@@ -61,9 +61,10 @@ def one_of(*allowed):
     return rule(f"one of {', '.join(map(str, allowed))}", lambda v: v in allowed)
 
 
-def list_of(*allowed):
-    return rule(f"a non-empty list of distinct names from {', '.join(allowed)}",
-                lambda v: isinstance(v, list) and v and len(set(v)) == len(v) and all(x in allowed for x in v))
+def list_of(*allowed, empty: bool = False):
+    return rule(f"a {'' if empty else 'non-empty '}list of distinct names from {', '.join(allowed)}",
+                lambda v: isinstance(v, list) and (empty or v) and len(set(v)) == len(v)
+                and all(x in allowed for x in v))
 
 
 def named(section: type) -> type:
@@ -178,6 +179,7 @@ class Evaluate(Section):
     threads: integer(1, 64)
     warmup: integer(0)
     runs: integer(1)
+    micro: list_of(*QUANTIZATIONS, empty=True)
 
 
 UPSTREAM = {"baseline": (), "student_distilled": ("baseline",), "student_attention": ("baseline",),

@@ -11,6 +11,8 @@ import json
 import math
 import platform
 import struct
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -94,6 +96,36 @@ class TestSplit:
                         record[:8], "little", signed=True)
 
 
+def _status_bytes(field: str) -> int:
+    """A memory figure of this process from /proc/self/status (RssAnon: resident anonymous memory), in bytes."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1]) * 1024
+
+
+def memory_added(path, threads: int = 1) -> int:
+    """The anonymous memory that loading the .tflite, allocating its tensors and one invoke add to this process, plus
+    the file's bytes (LiteRT maps it): what litert_memory runs in a fresh process."""
+    before = _status_bytes("RssAnon")
+    interpreter = Interpreter(model_path=str(path), num_threads=threads)
+    interpreter.allocate_tensors()
+    inp = interpreter.get_input_details()[0]
+    interpreter.set_tensor(inp["index"], np.zeros(inp["shape"], inp["dtype"]))
+    interpreter.invoke()
+    return _status_bytes("RssAnon") - before + Path(path).stat().st_size
+
+
+def litert_memory(path, threads: int = 1):
+    """The RAM (bytes) a device needs for the .tflite in LiteRT beyond the runtime's code: its arena, tensors and
+    XNNPACK's packed weights after one invoke, and the mapped file (memory_added), measured in a fresh Python process
+    (a forked one would reuse memory that its parent had freed); None where that fails (no Linux /proc)."""
+    here = Path(__file__).resolve().parent  # run as a top-level module: the same file works on a device
+    result = subprocess.run([sys.executable, "-c", "import sys, runner; print(runner.memory_added(sys.argv[1], "
+                             "int(sys.argv[2])))", str(Path(path).resolve()), str(threads)],
+                            cwd=here, capture_output=True, text=True)
+    return int(result.stdout.split()[-1]) if result.returncode == 0 and result.stdout.strip() else None
+
+
 def run_model(path, split: TestSplit, threads: int = 1, warmup: int = 10, runs: int = 1, input_range=(0, 1)):
     """Run one .tflite on every test image, batch size 1, after `warmup` untimed runs, `runs` timed passes.
 
@@ -102,7 +134,8 @@ def run_model(path, split: TestSplit, threads: int = 1, warmup: int = 10, runs: 
     Latency per image times invoke() alone, as TF Lite's benchmark_model does, over every pass; its p50's 95%
     interval treats every timed invoke (images x passes) as one draw (median_interval). total_s is one pass over the
     test split including reading, input quantization and output reading (the mean over passes). `predictions`: the
-    class predicted for each test image, in the split's order.
+    class predicted for each test image, in the split's order. litert_ram_bytes: the memory LiteRT needs for the model
+    (litert_memory).
     """
     interpreter = Interpreter(model_path=str(path), num_threads=threads)
     interpreter.allocate_tensors()
@@ -134,6 +167,7 @@ def run_model(path, split: TestSplit, threads: int = 1, warmup: int = 10, runs: 
         "macro_precision": float(precision.mean()),
         "macro_recall": float(recall.mean()),
         "size_bytes": Path(path).stat().st_size,
+        "litert_ram_bytes": litert_memory(path, threads),
         "latency_p50_ms": float(np.percentile(latencies, 50) * 1e3),
         "latency_p90_ms": float(np.percentile(latencies, 90) * 1e3),
         "latency_p50_ci95_ms": [t and t * 1e3 for t in median_interval(latencies.ravel().tolist())],

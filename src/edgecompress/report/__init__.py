@@ -13,6 +13,8 @@ from edgecompress.core.files import read_json
 from edgecompress.core.names import CURVE_COLUMNS, QUANTIZATIONS
 from edgecompress.core.record import damaged_by_fine_tuning
 from edgecompress.measure.compare import REFERENCE, significant, verdict
+from edgecompress.measure.evaluate import MICRO_KEYS
+from edgecompress.measure.tflm import LUT as TFLM_LUT, SOURCES as TFLM_SOURCES
 from edgecompress.report.paired import Predictions
 from edgecompress.report.selection import KB
 
@@ -49,8 +51,10 @@ def rows(metrics_by_model: dict, epoch_seconds: dict) -> list:
                 "gzip_compression": ref["gzip_bytes"] / m["gzip_bytes"],
                 "latency_p50_ms": m["latency_p50_ms"],
                 "latency_ratio": m["latency_p50_ms"] / ref["latency_p50_ms"],
+                "litert_ram_bytes": m["litert_ram_bytes"],
                 "sparsity": m["sparsity"],
                 "max_distinct_per_channel": m["max_distinct_per_channel"],
+                **{key: m.get(key) for key in MICRO_KEYS},  # None where it was not run on TFLM
                 "params_count": metrics["params_count"],
                 "macs": metrics["macs"],
                 "macs_ratio": metrics["macs"] / metrics_by_model[REFERENCE[0]]["macs"],
@@ -69,6 +73,11 @@ def delta(row) -> str:
     return f"{row['accuracy_delta_points']:+.2f}" + (" (n.s.)" if noise else "")
 
 
+def kilobytes(size) -> str:
+    """A memory figure in KB; — where it was not measured."""
+    return "—" if size is None else f"{size / KB:,.1f}"
+
+
 # (row field, header, its format: a format string of the field, optionally with a scale, or a function of the row)
 COLUMNS = (
     ("model", "model", "{}"),
@@ -77,13 +86,15 @@ COLUMNS = (
     ("accuracy_ci95", "95% interval", "{0[0]:.3f}-{0[1]:.3f}"),
     ("accuracy_delta_points", "Δ acc (points)", delta),
     ("mcnemar_p", "lost / gained (p)", lambda r: f"{r['flips_lost']} / {r['flips_gained']} ({r['mcnemar_p']:.2g})"),
-    ("size_bytes", "size (KB)", "{:,.1f}", 1 / KB),
+    ("size_bytes", "size = flash (KB)", "{:,.1f}", 1 / KB),
     ("gzip_bytes", "gzip (KB)", "{:,.1f}", 1 / KB),
     ("gzip_compression", "gzip x smaller", "{:.2f}x"),
     ("latency_p50_ms", "p50 (ms)", "{:.3f}"),
     ("latency_ratio", "latency / ref", "{:.2f}"),
     ("sparsity", "sparsity", "{:.1%}"),
     ("max_distinct_per_channel", "distinct / channel", "{:,}"),
+    ("litert_ram_bytes", "LiteRT RAM (KB)", lambda r: kilobytes(r["litert_ram_bytes"])),
+    ("ram_bytes", "TFLM arena (KB)", lambda r: kilobytes(r["ram_bytes"])),
     ("params_count", "params", "{:,}"),
     ("macs", "MACs", "{:,}"),
     ("macs_ratio", "MACs / ref", "{:.2f}"),
@@ -113,15 +124,15 @@ def choose(table, budgets: dict, highlight: str):
 
 
 def summary(table, front, picks, best, predictions: Predictions, forgotten: list, class_drop_points,
-            damaged: list) -> dict:
+            damaged: list, micro: list = ()) -> dict:
     """summary.json: every row, the front, the picks and the best compressed model, by label; the classes damaged,
-    the images forgotten and the models their fine-tuning damaged."""
+    the images forgotten, the models their fine-tuning damaged and every file TFLM ran (micro_rows)."""
     return {"reference": dict(zip(("model", "quantization"), REFERENCE)), "rows": table,
             "pareto_front": [selection.label(r) for r in front], "recommendations": picks,
             "best_compressed": selection.label(best),
             "class_damage": [dict(zip(("model", "quantization", "class", "reference_recall", "recall"), d))
                              for d in predictions.class_damage(class_drop_points)],
-            "forgotten_images": forgotten, "fine_tuning_damage": damaged}
+            "forgotten_images": forgotten, "fine_tuning_damage": damaged, "microcontroller": list(micro)}
 
 
 def fine_tuning_damage(trainings: dict, points: float) -> list:
@@ -255,6 +266,40 @@ def damage_section(predictions: Predictions, threshold_points: float) -> Section
                     for (model, name), (quants, before, after) in worst.items()])
 
 
+def micro_rows(metrics_by_model: dict) -> list:
+    """One row per file TensorFlow Lite Micro ran ({model, variant, source, litert_accuracy} and its TFLM metrics):
+    evaluate.micro's variants and the TFLM-only ones, beside the LiteRT accuracy of the file each came from."""
+    rows = []
+    for model, metrics in metrics_by_model.items():
+        for variant in (v for v, block in metrics.items() if isinstance(block, dict) and "tflm" in block):
+            source = TFLM_SOURCES.get(variant, variant)
+            rows.append({"model": model, "variant": variant, "source": source,
+                         "litert_accuracy": metrics[source]["accuracy"], **metrics[variant]})
+    return rows
+
+
+def micro_section(rows) -> Section:
+    """Every file TFLM ran: its arena (and beside alternate memory), flash and accuracy, or its fault."""
+    return Section("On a microcontroller", [
+        "The variants that evaluate.micro names and the int8 files with their kernels stored as look-up tables "
+        f"(`{TFLM_LUT}`, written by TFLM's compressor where it is smaller; only TFLM runs it), on TensorFlow Lite "
+        "Micro (the tflite-micro package: TFLM's interpreter with its reference kernels) over the test split. "
+        "Arena: what TFLM's recording allocator used, the tensors alive during inference (planned to overlap) plus "
+        "what persists; a board's SRAM holds it besides the firmware's stack and data. A look-up-table file decodes "
+        "its kernels at run time into the arena, or, given memory of their own (alternate memory: the largest "
+        "decoded kernel, reused op after op), beside a smaller arena. Flash: the .tflite's bytes, stored as they "
+        "are (the TFLM library's code comes on top). Accuracy on TFLM beside LiteRT's on the file it came from, "
+        "with the number of images the two predict differently; a file TFLM cannot run says why.",
+    ] if rows else [], ["model", "variant", "TFLM arena (KB)", "alternate memory + arena (KB)", "flash (KB)",
+                        "TFLM accuracy", "LiteRT accuracy", "images differing"],
+        [[r["model"], r["variant"], kilobytes(r["ram_bytes"]),
+          f"{kilobytes(r['alt_memory_bytes'])} + {kilobytes(r['ram_bytes_with_alt'])}" if "alt_memory_bytes" in r
+          else "", kilobytes(r["flash_bytes"]), f"{r['tflm_accuracy']:.4f}", f"{r['litert_accuracy']:.4f}",
+          str(r["tflm_disagreements"])] if r["tflm"] else
+         [r["model"], r["variant"], "does not run", "", "", "", f"{r['litert_accuracy']:.4f}", r["tflm_fault"]]
+         for r in rows])
+
+
 def forgotten_section(forgotten: list) -> Section:
     return Section("Images compression forgets", [
         "The test images that the most models x quantizations get wrong where the reference gets them right "
@@ -264,7 +309,7 @@ def forgotten_section(forgotten: list) -> Section:
 
 
 def sections(table, front, picks: dict, best, trainings: dict, predictions: Predictions, forgotten: list,
-             cfg: dict, damaged: list) -> list:
+             cfg: dict, damaged: list, micro: list = ()) -> list:
     """The report's content, independent of the format it is written in."""
     on_front = {selection.row_id(r) for r in front}
     cheaper = predictions.indistinct_from_cheaper(front)
@@ -287,7 +332,8 @@ def sections(table, front, picks: dict, best, trainings: dict, predictions: Pred
         ], figures=("confusion",)),
         Section("Pareto front", [
             f"{len(front)} of the {len(table)} models x quantizations are not dominated: no other model is at least "
-            "as accurate, as small (gzip) and as fast (p50), and better in one of them. Sorted by gzip size: the "
+            "as accurate, as small (gzip), as fast (p50) and as light on a microcontroller's RAM (TFLM arena; none: it "
+            "does not run there), and better in one of them. Sorted by gzip size: the "
             "most accurate model under a size limit is the most accurate of the rows up to that size. "
             f"{len(cheaper)} of them are not significantly more accurate than a smaller one on the front (named in "
             "the last column): on this test split their extra bytes buy nothing measurable.",
@@ -296,6 +342,7 @@ def sections(table, front, picks: dict, best, trainings: dict, predictions: Pred
             figures=("accuracy_vs_gzip", "accuracy_vs_latency")),
         damage_section(predictions, cfg["class_drop_points"]),
         fine_tuning_section(damaged, cfg["damage_points"]),
+        micro_section(micro),
         forgotten_section(forgotten),
         Section("All models", [
             f"Reference: `{REFERENCE[0]}` at `{REFERENCE[1]}`. Accuracy with its 95% interval (Wilson's score "
@@ -306,7 +353,11 @@ def sections(table, front, picks: dict, best, trainings: dict, predictions: Pred
             "all kernels) and distinct values (the most in any output channel of a clustered kernel, or of any kernel "
             "for unclustered models) are read back from each .tflite file. MACs (multiply-accumulates per image) "
             "are counted on each saved model's graph: weights pruned to zero are still multiplied, so sparse models "
-            "keep the reference's MACs; only removed filters (filter pruning) or a smaller network lower them.",
+            "keep the reference's MACs; only removed filters (filter pruning) or a smaller network lower them. LiteRT "
+            "RAM: what the model adds to a process on the evaluating device (LiteRT's arena, its tensors and "
+            "XNNPACK's packed weights after one invoke, measured in a fresh process, plus the mapped .tflite; the "
+            "runtime's own code left out). TFLM arena: the RAM TensorFlow Lite Micro needs (section \"On a "
+            "microcontroller\"; — where not run there).",
         ], [c[1] for c in COLUMNS] + ["Pareto"], [cells(r) + ["yes" if selection.row_id(r) in on_front else ""]
                                                     for r in table]),
         Section("Training curves", ["Loss and accuracy per epoch of every training stage (plots/train/<model>.csv)."],

@@ -1,5 +1,7 @@
-"""Choosing a model: the Pareto front over accuracy, gzip size and latency, the best model per budget, and the
-report's params section (its budgets)."""
+"""Choosing a model: the Pareto front over accuracy, gzip size, latency and microcontroller RAM, the best model per
+budget, and the report's params section (its budgets)."""
+import math
+
 from pydantic import create_model
 
 from edgecompress.core.errors import UserError
@@ -13,7 +15,10 @@ LIMITS = {
     "max_size_kb": ("file size", "KB", "{:,.1f}", "size_bytes", KB),
     "max_latency_p50_ms": ("p50 latency", "ms", "{:.3f}", "latency_p50_ms", 1),
     "max_loss_points": ("accuracy lost", "points", "{:.2f}", "accuracy_delta_points", -1),
+    "max_ram_kb": ("TFLM arena", "KB", "{:,.1f}", "ram_bytes", KB),
+    "max_flash_kb": ("flash", "KB", "{:,.1f}", "flash_bytes", KB),
 }
+UNMEASURED = "not measured: the model does not run on TensorFlow Lite Micro, or evaluate.micro leaves its variant out"
 # what a budget may prefer -> (the report row's field, -1 where more is better); the others break ties
 PREFERENCES = {"accuracy": ("accuracy", -1), "gzip": ("gzip_bytes", 1), "latency": ("latency_p50_ms", 1)}
 
@@ -31,9 +36,15 @@ def label(row) -> str:
 
 
 def measured(row, key) -> float:
-    """The row's value for a budget key, in the key's unit."""
+    """The row's value for a budget key, in the key's unit; infinite where it was not measured (RAM and flash of a
+    model that did not run on TFLM)."""
     *_, field, divisor = LIMITS[key]
-    return row[field] / divisor
+    return math.inf if row[field] is None else row[field] / divisor
+
+
+def ram(row) -> float:
+    """The TFLM arena a row needs; infinite where it has none: a model no microcontroller runs needs the most."""
+    return math.inf if row["ram_bytes"] is None else row["ram_bytes"]
 
 
 def preference(prefer: str):
@@ -43,11 +54,11 @@ def preference(prefer: str):
 
 
 def dominates(a, b) -> bool:
-    """a is no worse than b on accuracy, gzip size and p50 latency, and better on at least one."""
+    """a is no worse than b on accuracy, gzip size, p50 latency and TFLM arena, and better on at least one."""
     no_worse = (a["accuracy"] >= b["accuracy"] and a["gzip_bytes"] <= b["gzip_bytes"]
-                and a["latency_p50_ms"] <= b["latency_p50_ms"])
+                and a["latency_p50_ms"] <= b["latency_p50_ms"] and ram(a) <= ram(b))
     better = (a["accuracy"] > b["accuracy"] or a["gzip_bytes"] < b["gzip_bytes"]
-              or a["latency_p50_ms"] < b["latency_p50_ms"])
+              or a["latency_p50_ms"] < b["latency_p50_ms"] or ram(a) < ram(b))
     return no_worse and better
 
 
@@ -92,15 +103,18 @@ def recommend(rows, budget) -> dict:
         pick = min(fitting, key=preference(budget["prefer"]))
         return {"fits": True, "model": pick["model"], "quantization": pick["quantization"],
                 "text": f"{label(pick)}: accuracy {pick['accuracy']:.4f} ({difference(pick)}), "
-                        f"gzip {pick['gzip_bytes'] / KB:,.1f} KB, p50 {pick['latency_p50_ms']:.3f} ms "
+                        f"gzip {pick['gzip_bytes'] / KB:,.1f} KB, p50 {pick['latency_p50_ms']:.3f} ms"
+                        + (f", TFLM arena {pick['ram_bytes'] / KB:,.1f} KB, flash {pick['flash_bytes'] / KB:,.1f} KB"
+                           if pick["ram_bytes"] is not None else "") + " "
                         f"(the best {budget['prefer']} of {len(fitting)} within {describe_limits(limits)})."}
     closest = min(rows, key=lambda r: max(misses(r, limits).values()))
     over = misses(closest, limits)
-    missed = ", ".join(f"{LIMITS[k][0]} {LIMITS[k][2].format(measured(closest, k))} {LIMITS[k][1]} is "
+    missed = ", ".join(f"{LIMITS[k][0]} {UNMEASURED}" if math.isinf(frac) else
+                       f"{LIMITS[k][0]} {LIMITS[k][2].format(measured(closest, k))} {LIMITS[k][1]} is "
                        f"{100 * frac:,.0f} % over the {limits[k]:g} {LIMITS[k][1]} limit" for k, frac in over.items())
     return {"fits": False, "model": None, "quantization": None,
             "closest": {"model": closest["model"], "quantization": closest["quantization"],
-                        "over": {k: round(frac, 4) for k, frac in over.items()}},
+                        "over": {k: None if math.isinf(frac) else round(frac, 4) for k, frac in over.items()}},
             "text": f"No model fits ({describe_limits(limits)}). The closest is {label(closest)}: {missed}."}
 
 
