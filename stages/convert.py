@@ -5,7 +5,6 @@ from pathlib import Path
 from edgecompress.core import params
 from edgecompress.core.errors import run_stage
 from edgecompress.core.record import TrainingRecord
-from edgecompress.measure import tflm
 
 
 def main(data_dir, model_dir):
@@ -16,9 +15,8 @@ def main(data_dir, model_dir):
     cfg = p["convert"]
     sizes = convert.convert_model(model_dir, record, cfg["quantizations"], Path(data_dir) / "train",
                                   cfg["representative_samples"], p["seed"])
-    for quant, size in sizes.items():
-        print(f"{model_dir}: {quant}.tflite, {size:,} bytes" + (" (for TensorFlow Lite Micro only)"
-                                                                   if quant == tflm.LUT else ""))
+    for name, size in sizes.items():
+        print(f"{model_dir}/tflite/{name}: {size:,} bytes")
 
 
 if __name__ == "__main__":

@@ -29,13 +29,7 @@ def main(data_dir, model_dir, reference_dir, metrics_dir):
         print(f"{name} {quant}: accuracy {m['accuracy']:.4f}, {m['flips_lost']} images lost and {m['flips_gained']} "
               f"gained against the reference (McNemar p {m['mcnemar_p']:.3g}), p50 {m['latency_p50_ms']:.3f} ms")
     for variant in run["micro"]:
-        m = metrics[variant]
-        print(f"{name} {variant} on TensorFlow Lite Micro: " + (
-            f"arena {m['ram_bytes']:,} bytes, flash {m['flash_bytes']:,} bytes, accuracy {m['tflm_accuracy']:.4f} "
-            f"({m['tflm_disagreements']} images predicted otherwise than by LiteRT)" if m["tflm"] else
-            f"does not run: {m['tflm_fault']}") + (
-            f"; the decoded kernels in {m['alt_memory_bytes']:,} bytes of their own leave an arena of "
-            f"{m['ram_bytes_with_alt']:,} bytes" if "alt_memory_bytes" in m else ""))
+        print(f"{name} {evaluate.micro_line(variant, metrics[variant])}")
 
 
 if __name__ == "__main__":

@@ -16,6 +16,7 @@ from edgecompress.measure import runner
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent  # the venv's python and dvc, whatever PATH the caller has
+LITERT_RAM_REPEATS_WITHIN = 4 * 4096  # bytes: the figure moves by a page or two between runs (README)
 TINY = {
     "train": {"width": 0.125, "epochs": 2},
     **{method: {"epochs": 1} for method in methods.RULES},  # every compression method fine-tunes for one epoch

@@ -7,7 +7,7 @@ import time
 import pytest
 import yaml
 
-from conftest import run
+from conftest import LITERT_RAM_REPEATS_WITHIN, run
 
 COMMIT = ["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm"]
 
@@ -49,7 +49,9 @@ def test_exp_run_with_a_param_then_exp_show_and_metrics_diff(committed):
     back = run(["dvc", "exp", "run", "-n", "back", "-S", f"lowrank.energy={energy}"], committed).stdout
     assert "Running stage 'compress@lowrank'" not in back  # a value already run: DVC's run cache, no training
     changed = json.loads(run(["dvc", "metrics", "diff", "--json"], committed).stdout).get("metrics/lowrank.json", {})
-    assert all(key.endswith(("_ms", "total_s")) for key in changed), changed  # evaluated again: timings alone
+    # evaluated again: the timings move, LiteRT's RAM by a page or two, nothing else
+    assert all(key.endswith(("_ms", "total_s")) or key.endswith("litert_ram_bytes")
+               and abs(d["diff"]) <= LITERT_RAM_REPEATS_WITHIN for key, d in changed.items()), changed
 
 
 def test_an_experiment_adds_a_model_with_one_params_line(committed):

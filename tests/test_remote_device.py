@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROOT, run, write_params
+from conftest import LITERT_RAM_REPEATS_WITHIN, ROOT, run, write_params
 
 SSHD = shutil.which("sshd") or "/usr/sbin/sshd"
 
@@ -108,6 +108,9 @@ def test_evaluate_over_ssh_measures_what_the_local_run_measures(sshd, evaluation
             assert remote[quant][key] > 0, (quant, key)
     for key in ("tflm", "ram_bytes", "flash_bytes", "tflm_accuracy", "tflm_disagreements"):  # TFLM: measured here
         assert remote["int8"][key] == local["int8"][key], key
+    for quant in ("fp32", "int8"):  # LiteRT's RAM, measured by the runner shipped alone to the device
+        assert isinstance(remote[quant]["litert_ram_bytes"], int), quant
+        assert abs(remote[quant]["litert_ram_bytes"] - local[quant]["litert_ram_bytes"]) <= LITERT_RAM_REPEATS_WITHIN, quant
     assert remote["device"]["machine"] and remote["device"]["cpu"] and remote["device"]["runtime"]
     assert remote["protocol"] == {"threads": 1, "warmup": 2, "runs": 1, "batch_size": 1, "images": 360}
     assert remote_folders() == before  # the temporary folder on the device is gone

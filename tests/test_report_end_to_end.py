@@ -3,9 +3,13 @@ import base64
 import json
 import re
 
+import numpy as np
 import yaml
+from ai_edge_litert.interpreter import Interpreter, OpResolverType
 
 from conftest import run, set_param
+from edgecompress.core.names import LUT_VARIANT, TFLM_FOLDER, TFLM_ONLY
+from edgecompress.measure.runner import TestSplit, quantize, scaled
 from edgecompress.report import report_figures
 from test_pipeline import metrics_of, model_quants
 from test_runner_and_report import parse_page
@@ -134,34 +138,59 @@ def test_a_budget_nobody_meets_says_so_and_names_the_closest(pipeline):
     assert "up to date" in run(["dvc", "status"], pipeline).stdout
 
 
+def reference_kernel_scores(path, test_dir, input_range) -> np.ndarray:
+    """The int8 scores LiteRT's reference kernels (those TFLM's are ported from) give every test image; LiteRT's
+    default, XNNPACK, rounds otherwise and can flip an image whose top two scores are close."""
+    interpreter = Interpreter(model_path=str(path), experimental_op_resolver_type=OpResolverType.BUILTIN_REF)
+    interpreter.allocate_tensors()
+    inp, out = interpreter.get_input_details()[0], interpreter.get_output_details()[0]
+    scores = []
+    for image, _ in TestSplit(test_dir):
+        x = quantize(scaled(image, input_range), inp["dtype"], *inp["quantization"])
+        interpreter.set_tensor(inp["index"], x[None])
+        interpreter.invoke()
+        scores.append(interpreter.get_tensor(out["index"])[0].astype(int))
+    return np.array(scores)
+
+
 def test_every_int8_file_runs_on_tflm_as_on_litert_and_the_report_shows_its_arena_and_flash(pipeline):
-    """evaluate.micro's default, int8: every int8 .tflite runs on TensorFlow Lite Micro, predicts at most a few
-    images otherwise than LiteRT, and its arena and flash in the report are the metrics file's; so do the look-up-
-    table variants, smaller in flash, predicting what their int8 file predicts on TFLM."""
-    int8 = [(m, q) for m, q in model_quants(pipeline) if q == "int8"]
-    luts = [(m, "int8_lut") for m, _ in int8 if (pipeline / f"models/{m}/tflite/tflm/int8_lut.tflite").is_file()]
-    assert ("pcqat", "int8_lut") in luts  # 16 values per channel: 4-bit indices
+    """evaluate.micro's default, int8: every int8 .tflite runs on TensorFlow Lite Micro, predicts what LiteRT's
+    reference kernels predict, and its arena, flash and differences from LiteRT in the report are the metrics file's;
+    so do the look-up-table variants, smaller in flash, predicting what their int8 file predicts on TFLM."""
+    int8 = [(m, q) for m, q in model_quants(pipeline) if q == TFLM_ONLY[LUT_VARIANT]]
+    luts = [(m, LUT_VARIANT) for m, _ in int8
+            if (pipeline / f"models/{m}/tflite/{TFLM_FOLDER}/{LUT_VARIANT}.tflite").is_file()]
+    assert ("pcqat", LUT_VARIANT) in luts  # 16 values per channel: 4-bit indices
     shown = {(r[0], r[1]): r for r in md_table(read(pipeline, "report/report.md"), "On a microcontroller")}
     assert sorted(shown) == sorted(int8 + luts)
     for model, variant in int8 + luts:
-        m, micro = metrics_of(pipeline, model)[variant], details_of(pipeline, model)["micro"][variant]
-        folder = pipeline / f"models/{model}/tflite" / ("tflm" if variant == "int8_lut" else "")
+        details = details_of(pipeline, model)
+        m, micro, labels = metrics_of(pipeline, model)[variant], details["micro"][variant], details["labels"]
+        folder = pipeline / f"models/{model}/tflite" / (TFLM_FOLDER if variant in TFLM_ONLY else "")
         arena = micro["arena"]
         assert m["tflm"] and m["ram_bytes"] == arena["total"] == arena["head"] + arena["tail"]
         assert m["flash_bytes"] == m["size_bytes"] == (folder / f"{variant}.tflite").stat().st_size
-        litert = metrics_of(pipeline, model)["int8"]
-        assert m["tflm_disagreements"] <= 5 and abs(m["tflm_accuracy"] - litert["accuracy"]) <= 5 / 360
+        source = TFLM_ONLY.get(variant, variant)
+        litert, on_litert = metrics_of(pipeline, model)[source], details["models"][source]["predictions"]
+        assert m["tflm_disagreements"] == sum(p != q for p, q in zip(micro["predictions"], on_litert))
+        assert m["tflm_accuracy"] == sum(p == y for p, y in zip(micro["predictions"], labels)) / len(labels)
+        if variant == source:
+            scores = reference_kernel_scores(folder / f"{variant}.tflite", pipeline / "data/test",
+                                             details["training"]["input_range"])
+            top_two = np.sort(scores, axis=1)[:, -2:]
+            clear = top_two[:, 1] - top_two[:, 0] > 6  # TFLM's scores are these to within 3 steps
+            assert (np.array(micro["predictions"])[clear] == scores.argmax(axis=1)[clear]).all(), model
         alt = (f"{m['alt_memory_bytes'] / 1e3:,.1f} + {m['ram_bytes_with_alt'] / 1e3:,.1f}"
-               if variant == "int8_lut" else "")
+               if variant in TFLM_ONLY else "")
         assert shown[(model, variant)][2:] == [f"{m['ram_bytes'] / 1e3:,.1f}", alt, f"{m['flash_bytes'] / 1e3:,.1f}",
                                                f"{m['tflm_accuracy']:.4f}", f"{litert['accuracy']:.4f}",
                                                str(m["tflm_disagreements"])]
     for model, variant in luts:
-        lut, plain = metrics_of(pipeline, model)[variant], metrics_of(pipeline, model)["int8"]
+        lut, plain = metrics_of(pipeline, model)[variant], metrics_of(pipeline, model)[TFLM_ONLY[variant]]
         assert lut["flash_bytes"] < plain["flash_bytes"] and lut["ram_bytes_with_alt"] < lut["ram_bytes"]
         micro = details_of(pipeline, model)["micro"]
-        assert micro[variant]["predictions"] == micro["int8"]["predictions"]
-    assert not any("ram_bytes" in metrics_of(pipeline, m)[q] for m, q in model_quants(pipeline) if q != "int8")
+        assert micro[variant]["predictions"] == micro[TFLM_ONLY[variant]]["predictions"]
+    assert not any("ram_bytes" in metrics_of(pipeline, m)[q] for m, q in model_quants(pipeline) if (m, q) not in int8)
 
 
 def test_plot_files_parse_and_dvc_renders_every_plot(pipeline, tmp_path):

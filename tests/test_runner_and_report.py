@@ -93,7 +93,8 @@ def test_rows_are_relative_to_the_fp32_baseline():
     assert "| pruned | prelu (PReLU) |" in text
     assert ("| baseline | int8 | 0.9800 | 0.930-0.994 | -1.00 (n.s.) | 1 / 0 (1) | 1.0 | 0.7 | 5.00x | 0.050 | 0.25 "
             "| 79.5% | 16 | 2.0 | 5.0 | 100 | 1,000 | 1.00 | 2.00 | yes |") in text
-    assert "| baseline | fp32 | 0.9900 |" in text and "| 0.0% | 200 | 8.0 | — | 100 |" in text
+    assert ("| baseline | fp32 | 0.9900 | 0.946-0.998 | +0.00 | 0 / 0 (1) | 4.0 | 3.6 | 1.00x | 0.200 | 1.00 | 0.0% "
+            "| 200 | 8.0 | — | 100 | 1,000 | 1.00 | 2.00 | yes |") in text
     assert "| baseline | int8 | 5.0 |  | 1.0 | 0.9700 | 0.9800 | 1 |" in text  # On a microcontroller
     assert ("`filter_pruned`: fpgm removed 4 of 18 filters in 1 of 2 channel groups (layers joined by a residual add "
             "share one group); left whole: logits (it is a model output).") in text
@@ -197,3 +198,24 @@ def test_confusion_records_count_one_record_per_test_image():
     assert records.count({"actual": "cat", "predicted": "dog"}) == 1
     assert records.count({"actual": "dog", "predicted": "dog"}) == 3
     json.dumps(records)
+
+
+def test_microcontroller_section_shows_the_arena_beside_alternate_memory_and_why_a_file_does_not_run():
+    missing = {key: None for key in ("ram_bytes", "flash_bytes", "tflm_accuracy", "tflm_disagreements")}
+    metrics = {"baseline": {
+        "params_count": 100, "protocol": {"threads": 1},
+        "fp32": {"accuracy": 0.99, "tflm": False, "tflm_fault": "TFLM has no kernel for TOPK_V2", **missing},
+        "int8": {"accuracy": 0.98, "tflm": True, "tflm_fault": None, "ram_bytes": 37_104, "flash_bytes": 2_879_680,
+                 "tflm_accuracy": 0.98, "tflm_disagreements": 0},
+        "int8_lut": {"size_bytes": 1_556_000, "gzip_bytes": 651_287, "tflm": True, "tflm_fault": None,
+                     "ram_bytes": 621_456, "flash_bytes": 1_556_000, "tflm_accuracy": 0.97, "tflm_disagreements": 1,
+                     "alt_memory_bytes": 589_824, "ram_bytes_with_alt": 40_864}}}
+    rows = report.micro_rows(metrics)
+    assert [(r["variant"], r["source"], r["litert_accuracy"]) for r in rows] == [
+        ("fp32", "fp32", 0.99), ("int8", "int8", 0.98), ("int8_lut", "int8", 0.98)]
+    assert report.micro_section(rows).table == [
+        ["baseline", "fp32", "does not run: TFLM has no kernel for TOPK_V2", "", "", "", "0.9900", ""],
+        ["baseline", "int8", "37.1", "", "2,879.7", "0.9800", "0.9800", "0"],
+        ["baseline", "int8_lut", "621.5", "589.8 + 40.9", "1,556.0", "0.9700", "0.9800", "1"],
+    ]
+    assert report.micro_section([]).paragraphs == []  # no file on TFLM (evaluate.micro: []): no section

@@ -7,9 +7,9 @@ from edgecompress.data import streams
 from edgecompress.core.backend import tf
 from edgecompress.data import open_split
 from edgecompress.core.files import atomic_path
-from edgecompress.core.names import QAT_QUANTIZATION
+from edgecompress.convert.lut import lut_variant
+from edgecompress.core.names import LUT_VARIANT, QAT_QUANTIZATION, TFLM_FOLDER, TFLM_ONLY
 from edgecompress.core.record import TrainingRecord
-from edgecompress.measure import tflm
 
 
 def _representative(x_float, samples: int, seed: int):
@@ -70,12 +70,12 @@ def convert(saved_model, quantization: str, x_float=None, samples: int = 100, se
 
 
 def convert_model(model_dir, record: TrainingRecord, quantizations, train_split, samples: int, seed: int) -> dict:
-    """Write model_dir/tflite/<quantization>.tflite; return {quantization: bytes written}.
+    """Write model_dir/tflite/<quantization>.tflite; return {path relative to model_dir/tflite: bytes written}.
 
     A float model gets every requested quantization, calibrated on `samples` images drawn from the prepared
     split in `train_split`; a quantization-aware trained model carries its own ranges and converts to int8 alone.
-    The int8 file's look-up-table variant, where some kernel shrinks, goes to tflite/tflm/int8_lut.tflite
-    (tflm.lut_variant): only TensorFlow Lite Micro runs it.
+    The int8 file's look-up-table variant goes to tflite/tflm/int8_lut.tflite where it is smaller (lut.lut_variant):
+    only TensorFlow Lite Micro runs it.
     """
     model_dir = Path(model_dir)
     if record.quantization_aware:
@@ -86,8 +86,9 @@ def convert_model(model_dir, record: TrainingRecord, quantizations, train_split,
     with atomic_path(model_dir / "tflite", is_dir=True) as out:
         for quant in quantizations:
             flatbuffer = converter.convert(quant, x_float, samples, seed)
-            sizes[quant] = (out / f"{quant}.tflite").write_bytes(flatbuffer)
-            if quant == tflm.LUT_SOURCE and (lut := tflm.lut_variant(flatbuffer)):
-                (out / tflm.FOLDER).mkdir()
-                sizes[tflm.LUT] = (out / tflm.FOLDER / f"{tflm.LUT}.tflite").write_bytes(lut)
+            sizes[f"{quant}.tflite"] = (out / f"{quant}.tflite").write_bytes(flatbuffer)
+            if quant == TFLM_ONLY[LUT_VARIANT] and (lut := lut_variant(flatbuffer)):
+                name = f"{TFLM_FOLDER}/{LUT_VARIANT}.tflite"
+                (out / TFLM_FOLDER).mkdir()
+                sizes[name] = (out / name).write_bytes(lut)
     return sizes

@@ -4,7 +4,8 @@ import contextlib
 import os
 import re
 import sys
-import tempfile
+
+from edgecompress.core.files import captured_stderr
 
 os.environ["TF_USE_LEGACY_KERAS"] = "1"
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -17,18 +18,12 @@ START_UP_NOISE = re.compile(r"absl::InitializeLog\(\)|oneDNN custom operations a
 @contextlib.contextmanager
 def _start_up_noise_filtered():
     """Capture the process's native stderr meanwhile, then pass on every line that is not START_UP_NOISE."""
-    sys.stderr.flush()
-    saved = os.dup(2)
-    with tempfile.TemporaryFile() as captured:
-        os.dup2(captured.fileno(), 2)
-        try:
+    lines = []
+    try:
+        with captured_stderr(lines):
             yield
-        finally:
-            os.dup2(saved, 2)
-            os.close(saved)
-            captured.seek(0)
-            lines = captured.read().decode(errors="replace").splitlines(keepends=True)
-            sys.stderr.write("".join(line for line in lines if not START_UP_NOISE.search(line)))
+    finally:
+        sys.stderr.write("".join(line for line in lines if not START_UP_NOISE.search(line)))
 
 
 with _start_up_noise_filtered():

@@ -1,8 +1,9 @@
-"""Atomic writes: outputs appear under their final name only once complete."""
+"""Atomic writes (outputs appear under their final name only once complete), and native output captured."""
 import contextlib
 import json
 import os
 import shutil
+import sys
 import tempfile
 from pathlib import Path
 
@@ -39,3 +40,19 @@ def read_json(path):
         raise UserError(f"{path} is missing; run the stage that writes it first (dvc repro)")
     return json.loads(path.read_text())
 
+
+@contextlib.contextmanager
+def captured_stderr(lines: list):
+    """Collect into `lines` what this process writes to file descriptor 2 meanwhile, native code's too (TensorFlow's
+    start-up, TFLM's MicroPrintf), one string per line with its line end."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as captured:
+        os.dup2(captured.fileno(), 2)
+        try:
+            yield
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            captured.seek(0)
+            lines.extend(captured.read().decode(errors="replace").splitlines(keepends=True))

@@ -2,6 +2,9 @@
 
 QUANTIZATIONS = ("fp32", "fp16", "dynamic", "int8", "int16x8")  # TF Lite variants, in report order
 QAT_QUANTIZATION = "int8"  # what a quantization-aware trained model converts to
+TFLM_FOLDER = "tflm"  # in a model's tflite folder: the variants only TensorFlow Lite Micro runs (LiteRT has no DECODE)
+LUT_VARIANT = "int8_lut"  # the int8 file with its kernels stored as look-up tables (TFLM's compressor)
+TFLM_ONLY = {LUT_VARIANT: "int8"}  # each variant only TFLM runs, and the variant it is made from
 OPTIMIZERS = ("adam", "sgd", "rmsprop")
 STRATEGIES = ("none", "mirrored", "multi_worker")  # train.distribute: one device, local GPUs, TF_CONFIG's workers
 SHUFFLE_MB = 256  # training shuffle buffer: a whole split up to this size (the digits: all of it), else a window

@@ -6,7 +6,7 @@ import gzip
 from pathlib import Path
 
 from edgecompress.measure import compare, remote, runner, tflite_weights, tflm
-from edgecompress.core.names import QUANTIZATIONS
+from edgecompress.core.names import QUANTIZATIONS, TFLM_FOLDER, TFLM_ONLY
 from edgecompress.core.record import TrainingRecord
 
 SCALAR_KEYS = (
@@ -14,8 +14,6 @@ SCALAR_KEYS = (
     "size_bytes", "gzip_bytes", "latency_p50_ms", "latency_p50_ci95_ms", "latency_p90_ms", "latency_mean_ms",
     "total_s", "litert_ram_bytes", "sparsity", "max_distinct_per_channel",
 )
-# of evaluate.micro's variants: whether TFLM runs it (else the fault, one line), its arena, flash and accuracy
-MICRO_KEYS = ("tflm", "tflm_fault", "ram_bytes", "flash_bytes", "tflm_accuracy", "tflm_disagreements")
 
 
 def gzip_bytes(path) -> int:
@@ -26,8 +24,8 @@ def gzip_bytes(path) -> int:
 
 def measure(settings: dict, tflite_dir, test_dir, input_range=(0, 1), reference=None, reference_range=(0, 1)):
     """The runner's result for every .tflite in `tflite_dir`, on the machine that evaluate.device names, with
-    pixels scaled onto the model's `input_range`, and the `reference` .tflite's predictions on the same images; with
-    under "micro" the TFLM result of each of evaluate.micro's variants, measured here (on_microcontroller)."""
+    pixels scaled onto the model's `input_range`, and the `reference` .tflite's predictions on the same images; and,
+    under "micro", TFLM's result for every file of micro_files, measured here (on_microcontroller)."""
     protocol = (tflite_dir, test_dir, settings["threads"], settings["warmup"], settings["runs"], input_range,
                 reference, reference_range)
     if settings["device"] == "local":
@@ -39,34 +37,48 @@ def measure(settings: dict, tflite_dir, test_dir, input_range=(0, 1), reference=
 
 
 def micro_files(quantizations, tflite_dir) -> dict:
-    """{variant: path} of what TFLM runs: each of `quantizations` that `tflite_dir` holds, and every TFLM-only
-    variant (tflite_dir/tflm/*.tflite)."""
+    """{variant: path} of what TFLM runs: each of `quantizations` (evaluate.micro) that `tflite_dir` holds, and each
+    TFLM-only variant (tflite_dir/tflm/) made from one of them."""
     folder = Path(tflite_dir)
-    listed = {quant: folder / f"{quant}.tflite" for quant in quantizations}
-    return {quant: path for quant, path in listed.items() if path.is_file()} | {
-        path.stem: path for path in sorted((folder / tflm.FOLDER).glob("*.tflite"))}
+    candidates = {**{quant: folder / f"{quant}.tflite" for quant in quantizations},
+                  **{variant: folder / TFLM_FOLDER / f"{variant}.tflite" for variant, source in TFLM_ONLY.items()
+                     if source in quantizations}}
+    return {variant: path for variant, path in candidates.items() if path.is_file()}
 
 
 def on_microcontroller(quantizations, tflite_dir, test_dir, input_range=(0, 1)) -> dict:
-    """tflm.measure_file of every micro_files variant on the test split: {variant: result}."""
+    """tflm.measure_file of every micro_files variant on the test split: {variant: result with its "path"}."""
     split = runner.TestSplit(test_dir)
-    return {variant: tflm.measure_file(path, (image for image, _ in split), input_range)
+    return {variant: dict(tflm.measure_file(path, lambda: (image for image, _ in split), input_range), path=path)
             for variant, path in micro_files(quantizations, tflite_dir).items()}
 
 
-def micro_metrics(result: dict, path, predictions, labels) -> dict:
+def micro_metrics(result: dict, predictions, labels) -> dict:
     """The flat MICRO_KEYS of one TFLM result, against LiteRT's `predictions` of the same file (or of the file a
     TFLM-only variant was made from): flash is the file's bytes (a board stores the flatbuffer as it is), RAM the
     arena TFLM's recording allocator used; with DECODE ops, the alternate memory and the arena beside it too."""
     if not result["runs"]:
-        return dict.fromkeys(MICRO_KEYS) | {"tflm": False, "tflm_fault": result["fault"]}
+        return dict.fromkeys(tflm.MICRO_KEYS) | {"tflm": False, "tflm_fault": result["fault"]}
     on_micro = result["predictions"]
-    return {"tflm": True, "tflm_fault": None, "ram_bytes": result["arena"]["total"],
-            "flash_bytes": Path(path).stat().st_size,
-            "tflm_accuracy": sum(p == y for p, y in zip(on_micro, labels)) / len(labels),
-            "tflm_disagreements": sum(p != q for p, q in zip(on_micro, predictions))} | (
-        {"alt_memory_bytes": result["alt_memory"], "ram_bytes_with_alt": result["arena_with_alt"]["total"]}
-        if "alt_memory" in result else {})
+    metrics = {"tflm": True, "tflm_fault": None, "ram_bytes": result["arena"]["total"],
+               "flash_bytes": Path(result["path"]).stat().st_size,
+               "tflm_accuracy": sum(p == y for p, y in zip(on_micro, labels)) / max(len(labels), 1),
+               "tflm_disagreements": sum(p != q for p, q in zip(on_micro, predictions))}
+    if "alt_memory" in result:
+        metrics |= {"alt_memory_bytes": result["alt_memory"], "ram_bytes_with_alt": result["arena_with_alt"]["total"]}
+    return metrics
+
+
+def micro_line(variant: str, m: dict) -> str:
+    """What TFLM measured of one file, from its metrics, in one line."""
+    if not m["tflm"]:
+        return f"{variant} on TensorFlow Lite Micro does not run: {m['tflm_fault']}"
+    line = (f"{variant} on TensorFlow Lite Micro: arena {m['ram_bytes']:,} bytes, flash {m['flash_bytes']:,} bytes, "
+            f"accuracy {m['tflm_accuracy']:.4f} ({m['tflm_disagreements']} images predicted otherwise than by LiteRT)")
+    if "alt_memory_bytes" in m:
+        line += (f"; the decoded kernels in {m['alt_memory_bytes']:,} bytes of their own leave an arena of "
+                 f"{m['ram_bytes_with_alt']:,} bytes")
+    return line
 
 
 def summarize(run: dict, tflite_dir, record: TrainingRecord, class_names):
@@ -96,12 +108,12 @@ def summarize(run: dict, tflite_dir, record: TrainingRecord, class_names):
             "confusion": result["confusion"],
             "predictions": predictions,
         }
-    paths, details["micro"] = micro_files(run["micro"], tflite_dir), {}
+    details["micro"] = {}
     for variant, micro in run["micro"].items():
-        source, path = tflm.SOURCES.get(variant, variant), paths[variant]
+        source = TFLM_ONLY.get(variant, variant)
         if variant != source:  # a TFLM-only variant: its file's sizes beside TFLM's figures
-            metrics[variant] = {"size_bytes": path.stat().st_size, "gzip_bytes": gzip_bytes(path)}
-        metrics[variant] |= micro_metrics(micro, path, run["models"][source]["predictions"], run["labels"])
+            metrics[variant] = {"size_bytes": micro["path"].stat().st_size, "gzip_bytes": gzip_bytes(micro["path"])}
+        metrics[variant] |= micro_metrics(micro, run["models"][source]["predictions"], run["labels"])
         details["micro"][variant] = {"source": source} | {
             key: micro[key] for key in ("arena", "arena_with_alt", "predictions") if key in micro}
     metrics["protocol"] = dict(run["protocol"])

@@ -26,13 +26,18 @@ except ImportError:  # Raspberry Pi OS images often ship tflite_runtime instead
     import tflite_runtime as _runtime
 
 
-def _quantize(x, detail):
-    """Map float input onto the model's input type (identity for float models)."""
-    if detail["dtype"] == np.float32:
+def scaled(image, input_range):
+    """uint8 pixels onto the float range (low, high) the model was trained on: edgecompress.data.scale's rule."""
+    low, high = input_range
+    return image.astype(np.float32) / 255.0 * (high - low) + low
+
+
+def quantize(x, dtype, scale: float, zero_point: int):
+    """Map float input onto a model's input type (identity for float models)."""
+    if dtype == np.float32:
         return x
-    scale, zero_point = detail["quantization"]
-    info = np.iinfo(detail["dtype"])
-    return np.clip(np.round(x / scale + zero_point), info.min, info.max).astype(detail["dtype"])
+    info = np.iinfo(dtype)
+    return np.clip(np.round(x / scale + zero_point), info.min, info.max).astype(dtype)
 
 
 def _dequantize(y, detail):
@@ -98,9 +103,8 @@ class TestSplit:
 
 def _status_bytes(field: str) -> int:
     """A memory figure of this process from /proc/self/status (RssAnon: resident anonymous memory), in bytes."""
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith(field + ":"):
-            return int(line.split()[1]) * 1024
+    lines = Path("/proc/self/status").read_text().splitlines()
+    return next(int(line.split()[1]) * 1024 for line in lines if line.startswith(field + ":"))
 
 
 def memory_added(path, threads: int = 1) -> int:
@@ -115,15 +119,20 @@ def memory_added(path, threads: int = 1) -> int:
     return _status_bytes("RssAnon") - before + Path(path).stat().st_size
 
 
-def litert_memory(path, threads: int = 1):
+def litert_memory(path, threads: int = 1, timeout: int = 600):
     """The RAM (bytes) a device needs for the .tflite in LiteRT beyond the runtime's code: its arena, tensors and
     XNNPACK's packed weights after one invoke, and the mapped file (memory_added), measured in a fresh Python process
-    (a forked one would reuse memory that its parent had freed); None where that fails (no Linux /proc)."""
+    (a forked one would reuse memory that its parent had freed). None, with a line on stderr saying why, where that
+    fails (no Linux /proc)."""
     here = Path(__file__).resolve().parent  # run as a top-level module: the same file works on a device
     result = subprocess.run([sys.executable, "-c", "import sys, runner; print(runner.memory_added(sys.argv[1], "
                              "int(sys.argv[2])))", str(Path(path).resolve()), str(threads)],
-                            cwd=here, capture_output=True, text=True)
-    return int(result.stdout.split()[-1]) if result.returncode == 0 and result.stdout.strip() else None
+                            cwd=here, capture_output=True, text=True, timeout=timeout)
+    if result.returncode == 0:
+        return int(result.stdout.split()[-1])
+    said = result.stderr.strip().splitlines()
+    print(f"runner: LiteRT's RAM for {path} not measured: {said[-1] if said else result.returncode}", file=sys.stderr)
+    return None
 
 
 def run_model(path, split: TestSplit, threads: int = 1, warmup: int = 10, runs: int = 1, input_range=(0, 1)):
@@ -134,17 +143,15 @@ def run_model(path, split: TestSplit, threads: int = 1, warmup: int = 10, runs: 
     Latency per image times invoke() alone, as TF Lite's benchmark_model does, over every pass; its p50's 95%
     interval treats every timed invoke (images x passes) as one draw (median_interval). total_s is one pass over the
     test split including reading, input quantization and output reading (the mean over passes). `predictions`: the
-    class predicted for each test image, in the split's order. litert_ram_bytes: the memory LiteRT needs for the model
-    (litert_memory).
+    class predicted for each test image, in the split's order.
     """
     interpreter = Interpreter(model_path=str(path), num_threads=threads)
     interpreter.allocate_tensors()
     inp, out = interpreter.get_input_details()[0], interpreter.get_output_details()[0]
-    low, high = input_range
 
     def inputs():
         for image, label in split:
-            yield _quantize(image.astype(np.float32) / 255.0 * (high - low) + low, inp)[None], label
+            yield quantize(scaled(image, input_range), inp["dtype"], *inp["quantization"])[None], label
 
     for x, _ in itertools.islice(_cycle(inputs), warmup if split.count else 0):
         interpreter.set_tensor(inp["index"], x)
@@ -167,7 +174,6 @@ def run_model(path, split: TestSplit, threads: int = 1, warmup: int = 10, runs: 
         "macro_precision": float(precision.mean()),
         "macro_recall": float(recall.mean()),
         "size_bytes": Path(path).stat().st_size,
-        "litert_ram_bytes": litert_memory(path, threads),
         "latency_p50_ms": float(np.percentile(latencies, 50) * 1e3),
         "latency_p90_ms": float(np.percentile(latencies, 90) * 1e3),
         "latency_p50_ci95_ms": [t and t * 1e3 for t in median_interval(latencies.ravel().tolist())],
@@ -205,11 +211,13 @@ def device_facts() -> dict:
 
 def run_folder(model_dir, test_dir, threads: int = 1, warmup: int = 10, runs: int = 1, input_range=(0, 1),
                reference=None, reference_range=(0, 1)) -> dict:
-    """Benchmark every .tflite in `model_dir` (named <quantization>.tflite) on the test split in `test_dir`; with
-    the test labels and, if a `reference` .tflite is given, its predictions (pixels on `reference_range`), untimed."""
+    """Benchmark every .tflite in `model_dir` (named <quantization>.tflite) on the test split in `test_dir`, with the
+    RAM LiteRT needs for it (litert_memory); with the test labels and, if a `reference` .tflite is given, its
+    predictions (pixels on `reference_range`), untimed."""
     split = TestSplit(test_dir)
     results = {
-        path.stem: run_model(path, split, threads, warmup, runs, input_range)
+        path.stem: dict(run_model(path, split, threads, warmup, runs, input_range),
+                        litert_ram_bytes=litert_memory(path, threads))
         for path in sorted(Path(model_dir).glob("*.tflite"))
     }
     protocol = {"threads": threads, "warmup": warmup, "runs": runs, "batch_size": 1, "images": split.count}

@@ -10,11 +10,10 @@ from edgecompress.methods import METHODS
 from edgecompress.report import selection
 from edgecompress.core.errors import UserError
 from edgecompress.core.files import read_json
-from edgecompress.core.names import CURVE_COLUMNS, QUANTIZATIONS
+from edgecompress.core.names import CURVE_COLUMNS, LUT_VARIANT, QUANTIZATIONS, TFLM_ONLY
 from edgecompress.core.record import damaged_by_fine_tuning
 from edgecompress.measure.compare import REFERENCE, significant, verdict
-from edgecompress.measure.evaluate import MICRO_KEYS
-from edgecompress.measure.tflm import LUT as TFLM_LUT, SOURCES as TFLM_SOURCES
+from edgecompress.measure.tflm import MICRO_KEYS
 from edgecompress.report.paired import Predictions
 from edgecompress.report.selection import KB
 
@@ -272,32 +271,40 @@ def micro_rows(metrics_by_model: dict) -> list:
     rows = []
     for model, metrics in metrics_by_model.items():
         for variant in (v for v, block in metrics.items() if isinstance(block, dict) and "tflm" in block):
-            source = TFLM_SOURCES.get(variant, variant)
+            source = TFLM_ONLY.get(variant, variant)
             rows.append({"model": model, "variant": variant, "source": source,
                          "litert_accuracy": metrics[source]["accuracy"], **metrics[variant]})
     return rows
+
+
+def micro_cells(row) -> list:
+    """A micro_rows row in the section's columns: its arena, its alternate memory beside an arena, its flash and both
+    accuracies, or that it does not run and why."""
+    if not row["tflm"]:
+        return [row["model"], row["variant"], f"does not run: {row['tflm_fault']}", "", "", "",
+                f"{row['litert_accuracy']:.4f}", ""]
+    beside = (f"{kilobytes(row['alt_memory_bytes'])} + {kilobytes(row['ram_bytes_with_alt'])}"
+              if "alt_memory_bytes" in row else "")
+    return [row["model"], row["variant"], kilobytes(row["ram_bytes"]), beside, kilobytes(row["flash_bytes"]),
+            f"{row['tflm_accuracy']:.4f}", f"{row['litert_accuracy']:.4f}", str(row["tflm_disagreements"])]
 
 
 def micro_section(rows) -> Section:
     """Every file TFLM ran: its arena (and beside alternate memory), flash and accuracy, or its fault."""
     return Section("On a microcontroller", [
         "The variants that evaluate.micro names and the int8 files with their kernels stored as look-up tables "
-        f"(`{TFLM_LUT}`, written by TFLM's compressor where it is smaller; only TFLM runs it), on TensorFlow Lite "
-        "Micro (the tflite-micro package: TFLM's interpreter with its reference kernels) over the test split. "
-        "Arena: what TFLM's recording allocator used, the tensors alive during inference (planned to overlap) plus "
-        "what persists; a board's SRAM holds it besides the firmware's stack and data. A look-up-table file decodes "
-        "its kernels at run time into the arena, or, given memory of their own (alternate memory: the largest "
-        "decoded kernel, reused op after op), beside a smaller arena. Flash: the .tflite's bytes, stored as they "
-        "are (the TFLM library's code comes on top). Accuracy on TFLM beside LiteRT's on the file it came from, "
-        "with the number of images the two predict differently; a file TFLM cannot run says why.",
+        f"(`{LUT_VARIANT}`, written by TFLM's compressor where the file is smaller; only TFLM runs it), on "
+        "TensorFlow Lite Micro (the tflite-micro package: TFLM's interpreter with its reference kernels) over the "
+        "test split. Arena: what TFLM's recording allocator used, the tensors alive during inference (planned to "
+        "overlap) plus what persists; a board's SRAM holds it besides the firmware's stack and data. A "
+        "look-up-table file decodes its kernels at run time into the arena, or, given memory of their own "
+        "(alternate memory: the largest decoded kernel, reused op after op), beside a smaller arena. Flash: the "
+        ".tflite's bytes, stored as they are (the TFLM library's code comes on top). Accuracy on TFLM beside "
+        "LiteRT's on the file it came from, with the number of images the two predict differently: TFLM's "
+        "reference kernels round otherwise than LiteRT's optimized ones, which flips an image whose top two scores "
+        "are close.",
     ] if rows else [], ["model", "variant", "TFLM arena (KB)", "alternate memory + arena (KB)", "flash (KB)",
-                        "TFLM accuracy", "LiteRT accuracy", "images differing"],
-        [[r["model"], r["variant"], kilobytes(r["ram_bytes"]),
-          f"{kilobytes(r['alt_memory_bytes'])} + {kilobytes(r['ram_bytes_with_alt'])}" if "alt_memory_bytes" in r
-          else "", kilobytes(r["flash_bytes"]), f"{r['tflm_accuracy']:.4f}", f"{r['litert_accuracy']:.4f}",
-          str(r["tflm_disagreements"])] if r["tflm"] else
-         [r["model"], r["variant"], "does not run", "", "", "", f"{r['litert_accuracy']:.4f}", r["tflm_fault"]]
-         for r in rows])
+                        "TFLM accuracy", "LiteRT accuracy", "images differing"], [micro_cells(r) for r in rows])
 
 
 def forgotten_section(forgotten: list) -> Section:
@@ -332,8 +339,8 @@ def sections(table, front, picks: dict, best, trainings: dict, predictions: Pred
         ], figures=("confusion",)),
         Section("Pareto front", [
             f"{len(front)} of the {len(table)} models x quantizations are not dominated: no other model is at least "
-            "as accurate, as small (gzip), as fast (p50) and as light on a microcontroller's RAM (TFLM arena; none: it "
-            "does not run there), and better in one of them. Sorted by gzip size: the "
+            "as accurate, as small (gzip), as fast (p50) and as light on a microcontroller's RAM (TFLM arena; a file "
+            "not measured on TFLM counts as needing the most), and better in one of them. Sorted by gzip size: the "
             "most accurate model under a size limit is the most accurate of the rows up to that size. "
             f"{len(cheaper)} of them are not significantly more accurate than a smaller one on the front (named in "
             "the last column): on this test split their extra bytes buy nothing measurable.",
@@ -357,7 +364,7 @@ def sections(table, front, picks: dict, best, trainings: dict, predictions: Pred
             "RAM: what the model adds to a process on the evaluating device (LiteRT's arena, its tensors and "
             "XNNPACK's packed weights after one invoke, measured in a fresh process, plus the mapped .tflite; the "
             "runtime's own code left out). TFLM arena: the RAM TensorFlow Lite Micro needs (section \"On a "
-            "microcontroller\"; — where not run there).",
+            "microcontroller\"; — where not measured there).",
         ], [c[1] for c in COLUMNS] + ["Pareto"], [cells(r) + ["yes" if selection.row_id(r) in on_front else ""]
                                                     for r in table]),
         Section("Training curves", ["Loss and accuracy per epoch of every training stage (plots/train/<model>.csv)."],

@@ -18,6 +18,9 @@ LIMITS = {
     "max_ram_kb": ("TFLM arena", "KB", "{:,.1f}", "ram_bytes", KB),
     "max_flash_kb": ("flash", "KB", "{:,.1f}", "flash_bytes", KB),
 }
+# what the Pareto front weighs, each as a budget key's measure (less is better): accuracy lost, gzip size, p50 latency
+# and TFLM arena (infinite where not measured)
+FRONT = ("max_loss_points", "max_gzip_kb", "max_latency_p50_ms", "max_ram_kb")
 UNMEASURED = "not measured: the model does not run on TensorFlow Lite Micro, or evaluate.micro leaves its variant out"
 # what a budget may prefer -> (the report row's field, -1 where more is better); the others break ties
 PREFERENCES = {"accuracy": ("accuracy", -1), "gzip": ("gzip_bytes", 1), "latency": ("latency_p50_ms", 1)}
@@ -42,11 +45,6 @@ def measured(row, key) -> float:
     return math.inf if row[field] is None else row[field] / divisor
 
 
-def ram(row) -> float:
-    """The TFLM arena a row needs; infinite where it has none: a model no microcontroller runs needs the most."""
-    return math.inf if row["ram_bytes"] is None else row["ram_bytes"]
-
-
 def preference(prefer: str):
     """The sort key of a budget's preference: its own measure first, the other preferences after it."""
     order = [prefer] + [p for p in PREFERENCES if p != prefer]
@@ -54,12 +52,9 @@ def preference(prefer: str):
 
 
 def dominates(a, b) -> bool:
-    """a is no worse than b on accuracy, gzip size, p50 latency and TFLM arena, and better on at least one."""
-    no_worse = (a["accuracy"] >= b["accuracy"] and a["gzip_bytes"] <= b["gzip_bytes"]
-                and a["latency_p50_ms"] <= b["latency_p50_ms"] and ram(a) <= ram(b))
-    better = (a["accuracy"] > b["accuracy"] or a["gzip_bytes"] < b["gzip_bytes"]
-              or a["latency_p50_ms"] < b["latency_p50_ms"] or ram(a) < ram(b))
-    return no_worse and better
+    """a is no worse than b on every measure of FRONT, and better on at least one."""
+    pairs = [(measured(a, key), measured(b, key)) for key in FRONT]
+    return all(x <= y for x, y in pairs) and any(x < y for x, y in pairs)
 
 
 def pareto_front(rows) -> list:
