@@ -110,7 +110,8 @@ CASES = [
      ["report.budgets.tiny.max_kb is not a known key", "max_gzip_kb"], "report"),
     (*REPORT, {"report": {"budgets": {"fast": {"prefer": "size"}}}},
      ["report.budgets.fast.prefer", "'size'", "accuracy, gzip, latency"], "report"),
-    (*REPORT, {"report": {"highlight": "cheap"}}, ["report.highlight", "'cheap'", "tiny, mcu, fast, accurate"], "report"),
+    (*REPORT, {"report": {"highlight": "cheap"}}, ["report.highlight", "'cheap'", "tiny, mcu, fast, accurate"],
+     "report"),
     (*REPORT, {"report": {"class_drop_points": 0}}, ["report.class_drop_points", "0", "(0, 100]"], "report"),
     (*REPORT, {"report": {"forgotten_images": 2.5}}, ["report.forgotten_images", "2.5", ">= 0"], "report"),
 ]

@@ -95,6 +95,12 @@ def images():
     return iter(IMAGES)
 
 
+@pytest.fixture(scope="module")
+def on_tflm(clustered_int8):
+    """tflm.measure_file of the int8 file and of its look-up-table variant: {file name: result}."""
+    return {name: tflm.measure_file(clustered_int8 / f"{name}.tflite", images) for name in ("int8", "int8_lut")}
+
+
 def test_only_the_kernels_with_few_values_are_stored_as_look_up_tables(clustered_int8, tmp_path):
     """Four values per channel: 2-bit indices and a table of four values per channel replace a byte per weight;
     the first kernel (nine weights per channel) would grow, and stays as it is."""
@@ -105,7 +111,7 @@ def test_only_the_kernels_with_few_values_are_stored_as_look_up_tables(clustered
     assert lut_variant(one_convolution(tmp_path, 4).read_bytes()) is None  # nothing would shrink
 
 
-def test_lut_variant_decodes_to_the_int8_files_weights_and_predicts_as_it_does(clustered_int8):
+def test_lut_variant_decodes_to_the_int8_files_weights_and_predicts_as_it_does(clustered_int8, on_tflm):
     from tflite_micro.python.tflite_micro import runtime
     from tflite_micro.tensorflow.lite.micro.compression import model_editor
 
@@ -117,17 +123,15 @@ def test_lut_variant_decodes_to_the_int8_files_weights_and_predicts_as_it_does(c
     for graph, encoded, decoded, _ in tflm.decoded_tensors(lut):
         read_back = interpreter._interpreter.GetTensor(decoded, graph)["tensor_data"]
         assert np.array_equal(np.asarray(read_back).reshape(original[encoded].array.shape), original[encoded].array)
-    int8 = tflm.measure_file(clustered_int8 / "int8.tflite", images)
-    with_lut = tflm.measure_file(clustered_int8 / "int8_lut.tflite", images)
+    int8, with_lut = on_tflm["int8"], on_tflm["int8_lut"]
     assert with_lut["predictions"] == int8["predictions"] and "alt_memory" not in int8
 
 
-def test_decoded_kernels_take_arena_unless_they_get_memory_of_their_own(clustered_int8):
+def test_decoded_kernels_take_arena_unless_they_get_memory_of_their_own(on_tflm):
     """Decoded into the arena, the kernels join it; given alternate memory the size of the larger one (TFLM
     decodes into it op after op), the arena's planned part is the int8 file's again, and what persists grows only by
     the DECODE ops' bookkeeping."""
-    int8 = tflm.measure_file(clustered_int8 / "int8.tflite", images)["arena"]
-    lut = tflm.measure_file(clustered_int8 / "int8_lut.tflite", images)
+    int8, lut = on_tflm["int8"]["arena"], on_tflm["int8_lut"]
     largest = aligned(max(KERNELS.values()) * 3 * 3 * 8)
     assert lut["alt_memory"] == largest
     assert lut["arena"]["total"] >= int8["total"] + largest

@@ -95,7 +95,6 @@ def measure_file(path, images, input_range=(0, 1)) -> dict:
     own (measured on the first image)."""
     result = measure(path, images(), input_range)
     alt = alt_memory_needed(Path(path).read_bytes()) if result["runs"] else 0
-    beside = measure(path, [next(iter(images()))], input_range, alt) if alt else {"runs": False}
-    if beside["runs"]:
+    if alt and (beside := measure(path, [next(iter(images()))], input_range, alt))["runs"]:
         result |= {"alt_memory": alt, "arena_with_alt": beside["arena"]}
     return result
