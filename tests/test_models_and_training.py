@@ -65,14 +65,6 @@ def test_same_seed_same_weights_and_a_full_record(tmp_path):
     assert record["best_epoch"] == best + 1
 
 
-@pytest.mark.parametrize("batch_size, steps", [(20, 2), (64, 1)])  # 48 images: 8 left out; fewer than one batch
-def test_fit_takes_whole_batches_only_unless_the_split_is_smaller_than_one(tmp_path, batch_size, steps):
-    splits = tiny_splits(tmp_path)
-    model = models.build("resnet18", (32, 32, 1), 4, 0.125)
-    training.fit(model, splits, optimizer="adam", learning_rate=0.01, epochs=2, batch_size=batch_size, seed=0)
-    assert int(model.optimizer.iterations) == 2 * steps == training.total_steps(splits, batch_size, 2)
-
-
 def test_keep_best_restores_the_best_epoch_weights(tmp_path):
     model, record = train_once(tmp_path, 3)
     x, y = tiny_arrays()["val"]

@@ -29,15 +29,13 @@ def shuffle_buffer(split, buffer_mb: float) -> int:
     return int(min(len(split), max(1, buffer_mb * MB // np.prod(split.image_shape))))
 
 
-def batches(split, batch_size: int, input_range=(0, 1), seed=0, shuffle_mb=0, augment=None, whole_only=False):
+def batches(split, batch_size: int, input_range=(0, 1), seed=0, shuffle_mb=0, augment=None):
     """Batches of (float images scaled onto `input_range`, labels); shuffled each epoch through a buffer of
-    `shuffle_mb` megabytes when it is not 0, augmented on the fly by the Keras layers `augment`; `whole_only` leaves
-    out a short last batch."""
+    `shuffle_mb` megabytes when it is not 0, augmented on the fly by the Keras layers `augment`."""
     ds = records(split)
     if shuffle_mb:
         ds = ds.shuffle(shuffle_buffer(split, shuffle_mb), seed=seed, reshuffle_each_iteration=True)
-    ds = ds.batch(batch_size, drop_remainder=whole_only)
-    ds = ds.map(lambda images, labels: (scale(tf.cast(images, tf.float32), input_range), labels))
+    ds = ds.batch(batch_size).map(lambda images, labels: (scale(tf.cast(images, tf.float32), input_range), labels))
     if augment is not None:
         ds = ds.map(lambda images, labels: (augment(images, training=True), labels))
     options = tf.data.Options()  # workers of a multi-worker strategy each take every n-th batch, whatever the shards

@@ -1,4 +1,5 @@
 """Training shared by every stage that fits a model: seeding, augmentation, fit, best-epoch weights, timing."""
+import math
 import sys
 import time
 from pathlib import Path
@@ -67,18 +68,10 @@ def global_batch(batch_size: int) -> int:
     return batch_size * tf.distribute.get_strategy().num_replicas_in_sync
 
 
-def whole_batches_only(splits, batch_size: int) -> bool:
-    """Whether fit leaves out the short last batch of each epoch: always, unless the training split is smaller than
-    one batch. Its shape would trace the training step a second time (a trace took 5 s of a profiled fine-tuning
-    stage at the default params); the shuffle leaves out other images each epoch."""
-    return len(splits["train"]) >= global_batch(batch_size)
-
-
 def total_steps(splits, batch_size: int, epochs: int) -> int:
-    """Optimizer steps in `epochs` epochs over splits['train'] at `batch_size` per replica."""
-    batch = global_batch(batch_size)
-    per_epoch = len(splits["train"]) // batch if whole_batches_only(splits, batch_size) else 1
-    return per_epoch * epochs
+    """Optimizer steps in `epochs` epochs over splits['train'] at `batch_size` per replica (the last batch may be
+    short)."""
+    return math.ceil(len(splits["train"]) / global_batch(batch_size)) * epochs
 
 
 def is_mixed(model) -> bool:
@@ -90,13 +83,6 @@ def accuracy(model, split, batch_size: int, input_range=(0, 1)) -> float:
     right = sum(int((model.predict_on_batch(images).argmax(axis=1) == labels.numpy()).sum())
                 for images, labels in streams.batches(split, batch_size, input_range))
     return right / len(split)
-
-
-def without_autograph(step):
-    """A Keras step traced as written: its branches are Python's or tf.cond already (the layers', TFMOT's wrappers',
-    the distillers'), so the saved model is the same bytes and the stage quicker (pruned 32.8 -> 30.8 s, qat
-    24.3 -> 21.7 s at the default params, each alone on 2 cores)."""
-    return tf.autograph.experimental.do_not_convert(step)
 
 
 def fit(model, splits, *, optimizer, learning_rate, epochs, batch_size, seed, schedule="constant",
@@ -116,11 +102,10 @@ def fit(model, splits, *, optimizer, learning_rate, epochs, batch_size, seed, sc
     model.compile(optimizer=chosen, loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     timer, best = EpochTimer(), KeepBest()
     batch = global_batch(batch_size)
-    for step in ("train_step", "test_step"):  # untouched by AutoGraph: see without_autograph
-        setattr(model, step, without_autograph(getattr(model, step)))
+    for step in ("train_step", "test_step"):  # traced as written: their branches are Python's or tf.cond already
+        setattr(model, step, tf.autograph.experimental.do_not_convert(getattr(model, step)))
     history = model.fit(
-        streams.batches(splits["train"], batch, input_range, seed, shuffle_mb, augment,
-                        whole_only=whole_batches_only(splits, batch_size)),
+        streams.batches(splits["train"], batch, input_range, seed, shuffle_mb, augment),
         validation_data=streams.batches(splits["val"], batch, input_range),
         epochs=epochs,
         callbacks=[timer, *([best] if keep_best else []), *callbacks],
