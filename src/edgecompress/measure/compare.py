@@ -48,3 +48,10 @@ def significant(p: float) -> bool:
 
 def verdict(p: float) -> str:
     return "significant" if significant(p) else "not significant"
+
+
+def described(versus: dict, images: int) -> str:
+    """A paired difference (flips) in words: its points, the images gained and lost, McNemar's p and its verdict."""
+    points = 100 * (versus["flips_gained"] - versus["flips_lost"]) / images
+    return (f"{points:+.2f} points, {versus['flips_gained']} images gained and {versus['flips_lost']} lost, McNemar p "
+            f"{versus['mcnemar_p']:.2g}: {verdict(versus['mcnemar_p'])}")

@@ -12,7 +12,7 @@ from edgecompress.core.errors import UserError
 from edgecompress.core.files import read_json
 from edgecompress.core.names import CURVE_COLUMNS, LUT_VARIANT, QUANTIZATIONS, TFLM_ONLY
 from edgecompress.core.record import damaged_by_fine_tuning
-from edgecompress.measure.compare import REFERENCE, significant, verdict
+from edgecompress.measure.compare import REFERENCE, described, significant
 from edgecompress.measure.tflm import MICRO_KEYS
 from edgecompress.report.paired import Predictions
 from edgecompress.report.selection import KB
@@ -205,10 +205,8 @@ def against_control(students: list, predictions: Predictions) -> list:
         if (model, "fp32") not in predictions.by_row or (control, "fp32") not in predictions.by_row:
             continue
         versus = predictions.versus((control, "fp32"), (model, "fp32"))
-        points = 100 * (versus["flips_gained"] - versus["flips_lost"]) / images
-        said.append(f"`{model}` against `{control}` (fp32, the same {images} images): {points:+.2f} points, "
-                    f"{versus['flips_gained']} images gained and {versus['flips_lost']} lost, McNemar p "
-                    f"{versus['mcnemar_p']:.2g}: {verdict(versus['mcnemar_p'])} at {images} images.")
+        said.append(f"`{model}` against `{control}` (fp32, the same {images} images): "
+                    f"{described(versus, images)} at {images} images.")
     return said
 
 
