@@ -1,0 +1,60 @@
+"""`python -m edgecompress.search BUDGET`: run the budget's study until it holds --trials complete trials, then write
+search/<budget>.json and search/<budget>.md (the report's "Search" section)."""
+import argparse
+import sys
+import time
+import warnings
+from pathlib import Path
+
+import optuna
+import yaml
+
+from edgecompress.core.errors import UserError
+from edgecompress.core.files import write_json
+from edgecompress.search import results, space, study
+
+FOLDER = Path("search")
+STORAGE = f"sqlite:///{FOLDER}/optuna.db"  # the embedded default, beside the results (ignored by Git)
+
+
+def search(budget_name: str, trials_in_all: int, jobs: int, storage_url: str, repo=Path(".")) -> dict:
+    values = yaml.safe_load((repo / "params.yaml").read_text())
+    budget, models, distributions = space.load(values, budget_name)
+    settings = values["search"]
+    the_study = study.study(storage_url, budget_name, values["seed"], settings["startup_trials"])
+    start = time.perf_counter()
+    (repo / FOLDER).mkdir(exist_ok=True)
+    with open(repo / FOLDER / f"{budget_name}.log", "a") as log:
+        study.optimize(the_study, study.objective(repo, budget_name, budget, models, distributions, log),
+                       trials_in_all, jobs)
+    mattered = study.importances(the_study, list(results.PREFERRED).index(budget["prefer"]), values["seed"])
+    result = results.summary(the_study, budget_name, budget, models, mattered, time.perf_counter() - start)
+    write_json(repo / FOLDER / f"{budget_name}.json", result)
+    (repo / FOLDER / f"{budget_name}.md").write_text(results.markdown(result))
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("budget", help="a budget of params.yaml's report.budgets")
+    parser.add_argument("--trials", type=int, help="complete trials the study holds in all (default: search.trials)")
+    parser.add_argument("--jobs", type=int, default=1, help="trials at once, each in its own temporary workspace")
+    parser.add_argument("--storage", default=STORAGE, help=f"Optuna storage URL (default {STORAGE}); one shared "
+                                                          "postgresql:// URL lets several machines search together")
+    args = parser.parse_args()
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)  # heartbeats: known as such
+    try:
+        trials_in_all = args.trials or yaml.safe_load(Path("params.yaml").read_text())["search"]["trials"]
+        if trials_in_all < 1 or args.jobs < 1:
+            raise UserError(f"search: --trials {trials_in_all} and --jobs {args.jobs} are not allowed; expected at "
+                            "least 1 each")
+        result = search(args.budget, trials_in_all, args.jobs, args.storage)
+    except UserError as err:
+        print(f"error: {err}", file=sys.stderr)
+        sys.exit(2)
+    print(results.markdown(result))
+
+
+if __name__ == "__main__":
+    main()

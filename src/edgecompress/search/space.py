@@ -1,0 +1,107 @@
+"""A budget's search space from params.yaml's `search` section: the params a trial varies, as Optuna distributions,
+each path checked against params.yaml before any trial runs."""
+import yaml
+from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
+
+from edgecompress.core.errors import UserError
+from edgecompress.core.params import UPSTREAM, graph_faults, is_int, is_name, is_number
+from edgecompress.methods import RULES
+
+
+def as_text(value) -> str:
+    """A value as one line of YAML: what `dvc exp run -S key=value` parses back (a whole model entry too)."""
+    return yaml.safe_dump(value, default_flow_style=True, width=10**6).strip().removesuffix("\n...")
+
+
+def at(values: dict, path: str):
+    """The value at a dotted `path` of params.yaml's `values`; KeyError where there is none."""
+    for key in path.split("."):
+        if not isinstance(values, dict) or key not in values:
+            raise KeyError(path)
+        values = values[key]
+    return values
+
+
+def check_path(values: dict, path: str) -> None:
+    """A searchable param: a key of params.yaml, `models.<name>.with.<setting>` of an entry's method, or
+    `models.<name>` (a whole entry, which may be new)."""
+    parts = path.split(".")
+    models = values.get("models") or {}
+    if parts[0] == "models" and len(parts) == 2 and is_name(parts[1]) and parts[1] not in UPSTREAM:
+        return
+    if parts[0] == "models" and len(parts) == 4 and parts[2] == "with" and parts[1] in models:
+        known = RULES[models[parts[1]]["method"]].model_fields  # the graph is valid: params.graph_faults
+        if parts[3] in known:
+            return
+        raise UserError(f"search: {path} is not allowed; {parts[3]!r} is not a setting of "
+                        f"{models[parts[1]]['method']}; known: {', '.join(sorted(known))}")
+    try:
+        at(values, path)
+    except KeyError:
+        raise UserError(f"search: {path} is not a param of params.yaml; expected a key such as "
+                        f"prune.final_sparsity, models.<name>.with.<setting> or models.<name>") from None
+
+
+def distribution(path: str, spec):
+    """[low, high] or [low, high, step] (integers where all are) or {choices: [...]}, as an Optuna distribution; choices are kept as their
+    YAML text (as_text), so that a whole model entry is one Optuna can store."""
+    if isinstance(spec, dict) and set(spec) == {"choices"} and isinstance(spec["choices"], list) and spec["choices"]:
+        choices = [as_text(choice) for choice in spec["choices"]]
+        if len(set(choices)) < len(choices):
+            raise UserError(f"search: {path}.choices = {spec['choices']!r} is not allowed; expected distinct values")
+        return CategoricalDistribution(choices)
+    if isinstance(spec, list) and len(spec) in (2, 3) and all(is_number(v) for v in spec):
+        low, high, *step = spec
+        if not low < high or (step and not 0 < step[0] <= high - low):
+            raise UserError(f"search: {path} = {spec!r} is not allowed; expected a range [low, high] with low < high "
+                            "and an optional step in (0, high - low]")
+        if all(map(is_int, spec)):
+            return IntDistribution(low, high, step=step[0] if step else 1)
+        return FloatDistribution(low, high, step=step[0] if step else None)
+    raise UserError(f"search: {path} = {spec!r} is not allowed; expected a range [low, high] or [low, high, step], "
+                    "or {choices: [...]}")
+
+
+def sample(trial, distributions: dict) -> dict:
+    """{param path: value} that an Optuna `trial` draws from `distributions`, a choice read back from its text."""
+    values = {}
+    for path, dist in distributions.items():
+        if isinstance(dist, CategoricalDistribution):
+            values[path] = yaml.safe_load(trial.suggest_categorical(path, dist.choices))
+        elif isinstance(dist, IntDistribution):
+            values[path] = trial.suggest_int(path, dist.low, dist.high, step=dist.step)
+        else:  # a stepped value rounded to the step's decimals, as it would be written in params.yaml
+            value = trial.suggest_float(path, dist.low, dist.high, step=dist.step)
+            values[path] = round(value, 10) if dist.step else value
+    return values
+
+
+def load(values: dict, budget: str) -> tuple:
+    """(budget's limits and `prefer`, the models its trials measure, {param path: distribution}) of `budget` from
+    the whole params.yaml `values`: its own space in search.spaces, else the shared one (search.spaces.all)."""
+    budgets = (values.get("report") or {}).get("budgets") or {}
+    if budget not in budgets:
+        raise UserError(f"search: budget {budget!r} is not allowed; expected one of report.budgets: "
+                        f"{', '.join(budgets)}")
+    spaces = (values.get("search") or {}).get("spaces") or {}
+    space = spaces.get(budget, spaces.get("all"))
+    if not isinstance(space, dict) or set(space) != {"models", "params"}:
+        raise UserError(f"search: search.spaces has no {budget!r} (nor all) with models: [...] and params: "
+                        f"{{param: range or choices}}; spaces: {', '.join(spaces) or 'none'}")
+    graph_faults(values.get("models"))
+    unknown = {entry["method"] for entry in values["models"].values()} - RULES.keys()
+    if unknown:
+        raise UserError(f"search: params.yaml's models use {', '.join(sorted(unknown))}, which is not a method; "
+                        f"methods: {', '.join(RULES)}")
+    known = [*UPSTREAM, *values["models"]]
+    added = [path.split(".")[1] for path in space["params"] if path.count(".") == 1 and path.startswith("models.")]
+    models = space["models"]
+    if not isinstance(models, list) or not models or any(m not in known + added for m in models):
+        raise UserError(f"search: search.spaces.{budget}.models = {models!r} is not allowed; expected a list of "
+                        f"models: {', '.join(known + added)}")
+    if not isinstance(space["params"], dict) or not space["params"]:
+        raise UserError(f"search: search.spaces.{budget}.params is empty; expected {{param: [low, high] or "
+                        "{choices: [...]}}")
+    for path in space["params"]:
+        check_path(values, path)
+    return budgets[budget], models, {path: distribution(path, spec) for path, spec in space["params"].items()}

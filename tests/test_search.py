@@ -1,0 +1,188 @@
+"""The budget-driven search: its space checked against params.yaml, trials as DVC experiments on the tiny pipeline, a
+resumed study that trains nothing twice, and workers in several clones sharing one PostgreSQL study."""
+import glob
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import optuna
+import pytest
+import yaml
+
+from conftest import ROOT, run
+from edgecompress.core.errors import UserError
+from edgecompress.search import results, space
+from test_experiments import COMMIT
+from test_remote_device import free_port
+
+SEARCH = [sys.executable, "-m", "edgecompress.search"]
+# one param of a one-stage model: a trial trains compress@lowrank alone
+LOWRANK = {"models": ["lowrank"], "params": {"lowrank.energy": [0.2, 0.6, 0.1]}}
+
+
+def params_with(space_of_tiny: dict) -> dict:
+    values = yaml.safe_load((ROOT / "params.yaml").read_text())
+    values["search"]["spaces"] = {"tiny": space_of_tiny}
+    return values
+
+
+@pytest.mark.parametrize("args, spec, words", [
+    (["nope"], LOWRANK, "budget 'nope' is not allowed; expected one of report.budgets: tiny, mcu, fast, accurate"),
+    (["tiny"], {"models": ["lowrank"], "params": {"lowrank.nothing": [0.2, 0.6]}},
+     "lowrank.nothing is not a param of params.yaml"),
+    (["tiny"], {"models": ["lowrank"], "params": {"lowrank.energy": [0.6, 0.2]}},
+     "lowrank.energy = [0.6, 0.2] is not allowed; expected a range [low, high] with low < high"),
+    (["tiny"], {"models": ["lowrank"], "params": {"lowrank.energy": {"choices": []}}},
+     "lowrank.energy = {'choices': []} is not allowed"),
+    (["tiny"], {"models": ["lowrank"], "params": {"models.pruned.with.clusters": [2, 8]}},
+     "models.pruned.with.clusters is not allowed; 'clusters' is not a setting of prune"),
+    (["tiny"], {"models": ["nothing"], "params": {"lowrank.energy": [0.2, 0.6]}},
+     "search.spaces.tiny.models = ['nothing'] is not allowed"),
+    (["tiny", "--storage", "postgresql://me:secret@127.0.0.1:1/study"], LOWRANK,
+     "the storage postgresql://127.0.0.1/study cannot be used"),
+])
+def test_bad_input_is_one_line_and_writes_nothing(tmp_path, args, spec, words):
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params_with(spec), sort_keys=False))
+    result = run(SEARCH + args, tmp_path, check=False)
+    lines = result.stderr.strip().splitlines()
+    assert result.returncode == 2 and len(lines) == 1 and words in lines[0], result.stderr
+    assert "secret" not in result.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["params.yaml"]
+
+
+def test_a_range_with_a_step_and_a_whole_model_entry_among_choices():
+    ranged = space.distribution("prune.final_sparsity", [0.5, 0.9, 0.05])
+    assert (ranged.low, ranged.high, ranged.step) == (0.5, 0.9, 0.05)
+    assert isinstance(space.distribution("cluster.clusters", [8, 32, 8]), optuna.distributions.IntDistribution)
+    entry = {"method": "prune", "from": "baseline", "with": {"final_sparsity": 0.5}}
+    choices = space.distribution("models.mine", {"choices": [entry, {"method": "qat", "from": "baseline"}]})
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    drawn = [space.sample(study.ask(), {"models.mine": choices, "prune.final_sparsity": ranged}) for _ in range(8)]
+    assert entry in [d["models.mine"] for d in drawn]  # read back as the entry itself, for `dvc exp run -S`
+    assert all(round(d["prune.final_sparsity"] / 0.05, 6).is_integer() for d in drawn)
+    with pytest.raises(UserError, match=r"\[0.5, 0.9, 0.5\] is not allowed"):
+        space.distribution("prune.final_sparsity", [0.5, 0.9, 0.5])
+
+
+def test_the_pick_is_the_best_preference_among_the_trials_that_fit():
+    def trial(number, lost, gzip, fits):
+        return {"number": number, "experiment": f"tiny-{number}", "fits": fits, "accuracy_lost_points": lost,
+                "gzip_kb": gzip, "latency_p50_ms": 0.01, "accuracy": 1 - lost / 100}
+    records = [trial(0, 0.0, 300, False), trial(1, 2.0, 60, True), trial(2, 1.0, 90, True), trial(3, 1.0, 80, True)]
+    assert results.best(records, "accuracy")["number"] == 3  # as accurate as trial 2, and smaller
+    assert results.best(records, "gzip")["number"] == 1
+    assert results.best(records[:1], "accuracy") is None
+
+
+@pytest.fixture
+def searched(pipeline, tmp_path):
+    """A committed copy of the tiny pipeline whose `tiny` budget searches lowrank.energy."""
+    repo = tmp_path / "repo"
+    shutil.copytree(pipeline, repo, symlinks=True)
+    values = yaml.safe_load((repo / "params.yaml").read_text())
+    values["search"]["spaces"] = {"tiny": LOWRANK}
+    (repo / "params.yaml").write_text(yaml.safe_dump(values, sort_keys=False))
+    run(["git", "add", "-A"], repo)
+    run(COMMIT + ["results of the tiny run, and a search space"], repo)
+    return repo
+
+
+def experiments(repo) -> dict:
+    """{experiment name: its commit} of the repository's HEAD."""
+    head = run(["git", "rev-parse", "HEAD"], repo).stdout.strip()
+    refs = run(["git", "for-each-ref", "--format=%(refname) %(objectname)", f"refs/exps/{head[:2]}/{head[2:]}/"],
+               repo).stdout.split("\n")
+    return {ref.rsplit("/", 1)[1].split()[0]: ref.split()[1] for ref in refs if ref}
+
+
+def test_three_trials_are_three_experiments_and_a_rerun_adds_only_the_missing(searched):
+    run(SEARCH + ["tiny", "--trials", "3"], searched)
+    first = experiments(searched)
+    assert set(first) == {"tiny-0", "tiny-1", "tiny-2"}
+    result = json.loads((searched / "search/tiny.json").read_text())
+    assert [t["state"] for t in result["trials"]] == ["COMPLETE"] * 3
+    for trial in result["trials"]:
+        params = yaml.safe_load(run(["git", "show", f"{first[trial['experiment']]}:params.yaml"], searched).stdout)
+        metrics = json.loads(run(["git", "show", f"{first[trial['experiment']]}:metrics/lowrank.json"],
+                                 searched).stdout)
+        assert params["lowrank"]["energy"] == trial["values"]["lowrank.energy"]
+        assert metrics[trial["quantization"]]["accuracy"] == trial["accuracy"]
+        assert trial["gzip_kb"] * 1000 == metrics[trial["quantization"]]["gzip_bytes"]
+    assert "## Search: tiny" in (searched / "search/tiny.md").read_text()
+
+    again = run(SEARCH + ["tiny", "--trials", "5"], searched)
+    now = experiments(searched)
+    assert set(now) == set(first) | {"tiny-3", "tiny-4"}
+    assert all(now[name] == commit for name, commit in first.items())  # the first three untouched
+    log = (searched / "search/tiny.log").read_text()
+    assert len(re.findall(r"^\$ dvc .*exp run", log, re.M)) == 5, log  # one `dvc exp run` per trial, ever
+    assert len(json.loads((searched / "search/tiny.json").read_text())["trials"]) == 5
+    assert "dvc exp apply tiny-" in again.stdout
+    assert "up to date" in run(["dvc", "status"], searched).stdout  # the workspace never ran a trial
+
+
+def postgres_bin() -> Path:
+    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
+    assert found, "PostgreSQL not found: install Debian's postgresql (.ci/run does)"
+    return Path(found[-1]).parent
+
+
+@pytest.fixture
+def postgres(tmp_path_factory):
+    """A real PostgreSQL server on a free port of 127.0.0.1 (as the postgres user when run as root); yields its URL."""
+    folder = tmp_path_factory.mktemp("postgres")
+    data, port, bin_dir = folder / "data", free_port(), postgres_bin()
+    as_user = ["runuser", "-u", "postgres", "--"] if os.getuid() == 0 else []
+    if as_user:
+        shutil.chown(folder, "postgres")
+    subprocess.run(as_user + [bin_dir / "initdb", "-D", data, "-U", "search", "--auth=trust"], check=True,
+                   capture_output=True)
+    subprocess.run(as_user + [bin_dir / "pg_ctl", "-D", data, "-l", folder / "log", "-w", "-o",
+                              f"-p {port} -k {folder} -c listen_addresses=127.0.0.1", "start"], check=True,
+                   capture_output=True)
+    yield f"postgresql://search@127.0.0.1:{port}/postgres"
+    subprocess.run(as_user + [bin_dir / "pg_ctl", "-D", data, "-m", "immediate", "stop"], capture_output=True)
+
+
+def test_workers_in_two_clones_share_one_study_and_a_third_clone_pulls_the_pick(searched, postgres, tmp_path):
+    """The README's several-machine search: one Git remote, one DVC remote, one PostgreSQL study."""
+    origin, store = tmp_path / "origin.git", tmp_path / "dvc-remote"
+    run(["git", "init", "-q", "--bare", origin], tmp_path)
+    run(["dvc", "remote", "add", "-d", "shared", store], searched)
+    run(["git", "commit", "-qam", "shared DVC remote"], searched)
+    run(["git", "remote", "add", "origin", origin], searched)
+    run(["git", "push", "-q", "origin", "HEAD:main"], searched)
+    run(["dvc", "push"], searched)
+    clones = []
+    for name in ("a", "b", "c"):
+        run(["git", "clone", "-q", "-b", "main", origin, name], tmp_path)
+        clones.append(tmp_path / name)
+    workers = []
+    for clone in clones[:2]:
+        run(["dvc", "pull"], clone)
+        workers.append(subprocess.Popen(SEARCH + ["tiny", "--trials", "4", "--storage", postgres], cwd=clone,
+                                        env=dict(os.environ, PATH=f"{Path(sys.executable).parent}:{os.environ['PATH']}"),
+                                        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True))
+    for worker in workers:
+        assert worker.wait(timeout=1800) == 0, worker.stdout.read()
+    made = [set(experiments(clone)) for clone in clones[:2]]
+    assert made[0] and made[1] and not made[0] & made[1]  # disjoint trials of one study
+    study = optuna.load_study(study_name="tiny", storage=postgres)
+    numbers = {f"tiny-{t.number}" for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE}
+    assert numbers == made[0] | made[1] and len(numbers) >= 4
+    for clone in clones[:2]:
+        run(["dvc", "exp", "push", "origin", *experiments(clone)], clone)
+
+    pick = json.loads((clones[1] / "search/tiny.json").read_text())["pick"]
+    third = clones[2]
+    run(["dvc", "exp", "pull", "origin", pick["experiment"]], third)
+    run(["dvc", "exp", "apply", pick["experiment"]], third)
+    metrics = json.loads((third / "metrics/lowrank.json").read_text())
+    assert metrics[pick["quantization"]]["accuracy"] == pick["accuracy"]
+    assert yaml.safe_load((third / "params.yaml").read_text())["lowrank"]["energy"] == pick["values"][
+        "lowrank.energy"]
+    assert (third / "models/lowrank/tflite" / f"{pick['quantization']}.tflite").is_file()  # its outputs, from DVC
