@@ -22,6 +22,8 @@ def search(budget_name: str, trials_in_all: int, jobs: int, storage_url: str, re
     budget, models, distributions = space.load(values, budget_name)
     settings = values["search"]
     the_study = study.study(storage_url, budget_name, values["seed"], settings["startup_trials"])
+    if not the_study.trials:
+        the_study.enqueue_trial(space.current(values, distributions))
     start = time.perf_counter()
     (repo / FOLDER).mkdir(exist_ok=True)
     with open(repo / FOLDER / f"{budget_name}.log", "a") as log:

@@ -62,6 +62,26 @@ def distribution(path: str, spec):
                     "or {choices: [...]}")
 
 
+def current(values: dict, distributions: dict) -> dict:
+    """{param path: its value in params.yaml (a `with` setting: its method's section's)} for each param whose value
+    lies in its distribution: the committed configuration, which a new study measures first."""
+    found = {}
+    for path, dist in distributions.items():
+        parts = path.split(".")
+        try:
+            value = at(values, path)
+        except KeyError:
+            if len(parts) != 4:  # a new model entry has no current value
+                continue
+            value = values.get(values["models"][parts[1]]["method"], {}).get(parts[3])
+        text = as_text(value)
+        if isinstance(dist, CategoricalDistribution) and text in dist.choices:
+            found[path] = text
+        elif not isinstance(dist, CategoricalDistribution) and is_number(value) and dist.low <= value <= dist.high:
+            found[path] = value
+    return found
+
+
 def sample(trial, distributions: dict) -> dict:
     """{param path: value} that an Optuna `trial` draws from `distributions`, a choice read back from its text."""
     values = {}
