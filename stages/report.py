@@ -1,6 +1,6 @@
 """report: read every metrics file in METRICS_DIR (and its details: the predictions per test image), the curves in
-CURVES_DIR and the images of TEST_DIR that compression forgets; write REPORT_DIR/summary.json, report.md, report.html
-and the data of `dvc plots`."""
+CURVES_DIR, the images of TEST_DIR that compression forgets and the searches' results in SEARCH_DIR; write
+REPORT_DIR/summary.json, report.md, report.html and the data of `dvc plots`."""
 from pathlib import Path
 
 from edgecompress.core import params
@@ -11,6 +11,7 @@ from edgecompress.core.files import atomic_path, read_json, write_json
 from edgecompress.measure.compare import REFERENCE
 from edgecompress.measure.runner import TestSplit
 from edgecompress.report.paired import Predictions
+from edgecompress.search import results
 
 
 def confusion_of(details: dict, row, role):
@@ -19,7 +20,7 @@ def confusion_of(details: dict, row, role):
     return f"{role}: {selection.label(row)}", found["models"][row["quantization"]]["confusion"], found["classes"]
 
 
-def main(metrics_dir, curves_dir, test_dir, report_dir):
+def main(metrics_dir, curves_dir, test_dir, search_dir, report_dir):
     cfg = params.load("report", schemas={"report": selection.Report})["report"]
     selection.check_highlight(cfg)
     metrics = report.read_metrics(metrics_dir)
@@ -44,8 +45,10 @@ def main(metrics_dir, curves_dir, test_dir, report_dir):
     write_json(out / "curves.json", report.curve_records(curves))
     for name, (_, counts, classes) in confusions.items():
         write_json(out / "confusion" / f"{name}.json", report.confusion_records(counts, classes))
+    searches = [read_json(path) for path in sorted(Path(search_dir).glob("*.json"))]
     content = report.sections(table, front, picks, best, trainings, predictions, forgotten, cfg, damaged, micro)
-    figures = report_figures.render(table, front, best, curves, confusions, forgotten, images)
+    content += [results.section(result) for result in searches]
+    figures = report_figures.render(table, front, best, curves, confusions, forgotten, images, searches)
     for name, text in (("report.md", report.markdown(content)), ("report.html", report.html_page(content, figures))):
         with atomic_path(out / name) as tmp:
             tmp.write_text(text)

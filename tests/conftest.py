@@ -89,12 +89,13 @@ def write_digit_folder(root: Path, per_class=None, classes=range(10), start=0, p
 
 
 def copy_repo(dest: Path) -> Path:
-    """Copy the working tree's tracked and unignored files (no outputs, no venv) into a fresh git repo."""
+    """Copy the working tree's tracked and unignored files (no outputs or results, no venv) into a fresh git repo."""
     listed = subprocess.run(["git", "ls-files", "-co", "--exclude-standard", "-z"], cwd=ROOT,
                             capture_output=True, text=True, check=True).stdout.split("\0")
     for rel in filter(None, listed):
         src = ROOT / rel
-        if src.is_file() and not rel.startswith(("metrics/", "plots/", "report/")) and rel != "dvc.lock":
+        results = rel.startswith(("metrics/", "plots/", "report/", "search/")) and rel != "search/README.md"
+        if src.is_file() and not results and rel != "dvc.lock":
             (dest / rel).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(src, dest / rel)
     for args in (["git", "init", "-q"], ["git", "add", "-A"],

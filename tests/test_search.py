@@ -122,7 +122,12 @@ def test_three_trials_are_three_experiments_and_a_rerun_adds_only_the_missing(se
     assert len(re.findall(r"^\$ dvc .*exp run", log, re.M)) == 5, log  # one `dvc exp run` per trial, ever
     assert len(json.loads((searched / "search/tiny.json").read_text())["trials"]) == 5
     assert "dvc exp apply tiny-" in again.stdout
-    assert "up to date" in run(["dvc", "status"], searched).stdout  # the workspace never ran a trial
+    assert json.loads(run(["dvc", "status", "--json"], searched).stdout).keys() == {"report"}  # trials ran elsewhere
+    run(["dvc", "repro", "report"], searched)
+    section = (searched / "report/report.md").read_text().split("## Search: tiny\n", 1)[1]
+    pick = json.loads((searched / "search/tiny.json").read_text())["pick"]
+    assert f"`dvc exp apply {pick['experiment']}` brings it into the workspace" in section
+    assert 'alt="search_tiny"' in (searched / "report/report.html").read_text()
 
 
 def postgres_bin() -> Path:

@@ -70,6 +70,32 @@ def tradeoff(table, front, best, field: str, xlabel: str) -> bytes:
     return png(fig)
 
 
+def search_front(table, front, result: dict) -> bytes:
+    """A search's trials (each at the file its budget picked) beside the fixed menu's models and its front, accuracy
+    against gzip size; the budget's size limit, if it has one, as a line."""
+    fig, ax = plt.subplots(figsize=(9, 5.5))
+    ax.scatter([r["gzip_bytes"] / KB for r in table], [r["accuracy"] for r in table], color="lightgrey",
+               label="the menu (params.yaml's models)")
+    ordered = sorted(front, key=lambda r: r["gzip_bytes"])
+    ax.plot([r["gzip_bytes"] / KB for r in ordered], [r["accuracy"] for r in ordered], color="grey", drawstyle="steps-post",
+            label="the menu's Pareto front")
+    done = [t for t in result["trials"] if t["state"] == "COMPLETE"]
+    ax.scatter([t["gzip_kb"] for t in done], [t["accuracy"] for t in done], color="tab:blue", label="trials")
+    for t in done:
+        ax.annotate(str(t["number"]), (t["gzip_kb"], t["accuracy"]), xytext=(4, 4), textcoords="offset points",
+                    fontsize=8)
+    if result["pick"]:
+        ax.scatter([result["pick"]["gzip_kb"]], [result["pick"]["accuracy"]], marker="*", s=250, color="tab:red",
+                   label=f"pick: trial {result['pick']['number']}", zorder=3)
+    if "max_gzip_kb" in result["limits"]:
+        ax.axvline(result["limits"]["max_gzip_kb"], color="tab:red", linestyle="--", label="the budget's gzip limit")
+    ax.set(xscale="log", xlabel="gzip size (KB)", ylabel="accuracy",
+           title=f"Search for the {result['budget']} budget: trials beside the menu")
+    ax.legend(fontsize=8, loc="lower right")
+    ax.grid(alpha=0.3, which="both")
+    return png(fig)
+
+
 def confusion_matrices(matrices) -> bytes:
     """Side-by-side confusion matrices, each (title, counts, class names); rows: true class, columns: predicted."""
     fig, axes = plt.subplots(1, len(matrices), figsize=(5.5 * len(matrices), 5), squeeze=False)
@@ -103,10 +129,12 @@ def thumbnails(forgotten: list, images: dict, per_row: int = 8) -> bytes:
     return png(fig)
 
 
-def render(table, front, best, curves: dict, confusions: dict, forgotten: list, images: dict) -> dict:
+def render(table, front, best, curves: dict, confusions: dict, forgotten: list, images: dict,
+           searches: list = ()) -> dict:
     """Every figure of the HTML report, by name; `confusions` maps names to (title, counts, class names);
-    `images`: the forgotten test images' pixels by index."""
+    `images`: the forgotten test images' pixels by index; `searches`: the search results (search/<budget>.json)."""
     return {
+        **{f"search_{result['budget']}": search_front(table, front, result) for result in searches},
         "training_curves": training_curves(curves),
         "accuracy_vs_gzip": tradeoff(table, front, best, "gzip_bytes", "gzip size (KB)"),
         "accuracy_vs_latency": tradeoff(table, front, best, "latency_p50_ms", "p50 latency (ms)"),

@@ -30,7 +30,7 @@ def search(budget_name: str, trials_in_all: int, jobs: int, storage_url: str, re
         study.optimize(the_study, study.objective(repo, budget_name, budget, models, distributions, log),
                        trials_in_all, jobs)
     mattered = study.importances(the_study, list(results.PREFERRED).index(budget["prefer"]), values["seed"])
-    result = results.summary(the_study, budget_name, budget, models, mattered, time.perf_counter() - start)
+    result = study.summary(the_study, budget_name, budget, models, mattered, time.perf_counter() - start)
     write_json(repo / FOLDER / f"{budget_name}.json", result)
     (repo / FOLDER / f"{budget_name}.md").write_text(results.markdown(result))
     return result

@@ -1,6 +1,5 @@
 """A budget's search as an Optuna study: each trial a DVC experiment (search.trials), scored on the model that the
 budget picks among its measured files (report.selection.recommend), with the budget's limits as constraints."""
-import math
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -14,7 +13,7 @@ from optuna.trial import TrialState
 from edgecompress.core.errors import UserError
 from edgecompress.report import rows
 from edgecompress.report.selection import LIMITS, measured, recommend, row_id
-from edgecompress.search import space, trials
+from edgecompress.search import results, space, trials
 
 # what a trial minimizes, each as a budget key's measure: accuracy lost against the reference, gzip size, p50 latency
 OBJECTIVES = ("max_loss_points", "max_gzip_kb", "max_latency_p50_ms")
@@ -102,5 +101,23 @@ def importances(the_study, prefer_objective: int, seed: int) -> dict:
         return {}
 
 
-def finite(value):
-    return None if value is None or (isinstance(value, float) and not math.isfinite(value)) else value
+def trial_record(trial) -> dict:
+    """One trial: its number, state, experiment, values and, if complete, the pick's figures and whether it fits."""
+    record = {"number": trial.number, "state": trial.state.name, "experiment": trial.user_attrs.get("experiment"),
+              "values": {path: round(v, 10) if isinstance(v, float) else v for path, v in trial.params.items()}}
+    if trial.state == TrialState.COMPLETE:
+        record |= {"model": trial.user_attrs["model"], "quantization": trial.user_attrs["quantization"],
+                   "accuracy": trial.user_attrs["accuracy"], "fits": trial.user_attrs["fits"],
+                   **{figure: None if value >= UNMEASURABLE else value
+                      for figure, value in zip(results.FIGURES, trial.values)}}
+    return record
+
+
+def summary(the_study, budget_name: str, budget: dict, models: list, mattered: dict, seconds: float) -> dict:
+    """search/<budget>.json: the budget, every trial of the study, the pick with its `dvc exp apply` line, the
+    params' importance and this run's wall time."""
+    records = [trial_record(t) for t in the_study.get_trials(deepcopy=False)]
+    chosen = results.best(records, budget["prefer"])
+    return {"budget": budget_name, "limits": limits(budget), "prefer": budget["prefer"], "models": models,
+            "trials": records, "pick": chosen, "apply": f"dvc exp apply {chosen['experiment']}" if chosen else None,
+            "importance": mattered, "seconds": round(seconds, 1)}
