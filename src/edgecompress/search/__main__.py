@@ -22,13 +22,11 @@ def search(budget_name: str, trials_in_all: int, jobs: int, storage_url: str, re
     budget, models, distributions = space.load(values, budget_name)
     settings = values["search"]
     the_study = study.study(storage_url, budget_name, values["seed"], settings["startup_trials"])
-    if not the_study.trials:
-        the_study.enqueue_trial(space.current(values, distributions))
     start = time.perf_counter()
     (repo / FOLDER).mkdir(exist_ok=True)
     with open(repo / FOLDER / f"{budget_name}.log", "a") as log:
         study.optimize(the_study, study.objective(repo, budget_name, budget, models, distributions, log),
-                       trials_in_all, jobs)
+                       trials_in_all, jobs, space.current(values, distributions))
     mattered = study.importances(the_study, list(results.PREFERRED).index(budget["prefer"]), values["seed"])
     result = study.summary(the_study, budget_name, budget, models, mattered, time.perf_counter() - start)
     write_json(repo / FOLDER / f"{budget_name}.json", result)

@@ -80,8 +80,13 @@ def study(storage_url: str, budget_name: str, seed: int, startup_trials: int):
                                directions=["minimize"] * len(OBJECTIVES), load_if_exists=True)
 
 
-def optimize(the_study, objective_fn, trials_in_all: int, jobs: int) -> None:
-    """Run trials, `jobs` at a time, until the study holds `trials_in_all` complete ones (other workers' count)."""
+def optimize(the_study, objective_fn, trials_in_all: int, jobs: int, first: dict) -> None:
+    """Run trials, `jobs` at a time, until the study holds `trials_in_all` complete ones (other workers' count); a
+    new study's first trial is `first` ({param: value}), run alone (threads would both take it: SQLite has no row
+    locks)."""
+    if not the_study.trials:
+        the_study.enqueue_trial(first)
+        the_study.optimize(objective_fn, n_trials=1, catch=(RuntimeError,))
     done = sum(t.state == TrialState.COMPLETE for t in the_study.get_trials(deepcopy=False))
     if done < trials_in_all:
         the_study.optimize(objective_fn, n_trials=trials_in_all - done, n_jobs=jobs, catch=(RuntimeError,),
