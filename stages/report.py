@@ -47,7 +47,7 @@ def main(metrics_dir, curves_dir, test_dir, search_dir, report_dir):
         write_json(out / "confusion" / f"{name}.json", report.confusion_records(counts, classes))
     searches = [read_json(path) for path in sorted(Path(search_dir).glob("*.json"))]
     content = report.sections(table, front, picks, best, trainings, predictions, forgotten, cfg, damaged, micro)
-    content += [results.section(result) for result in searches]
+    content += [results.section(result, picks.get(result["budget"])) for result in searches]
     figures = report_figures.render(table, front, best, curves, confusions, forgotten, images, searches)
     for name, text in (("report.md", report.markdown(content)), ("report.html", report.html_page(content, figures))):
         with atomic_path(out / name) as tmp:

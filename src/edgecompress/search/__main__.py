@@ -10,7 +10,10 @@ import optuna
 import yaml
 
 from edgecompress.core.errors import UserError
+from edgecompress import report
 from edgecompress.core.files import write_json
+from edgecompress.measure.compare import REFERENCE
+from edgecompress.report.selection import recommend
 from edgecompress.search import results, space, study
 
 FOLDER = Path("search")
@@ -30,8 +33,15 @@ def search(budget_name: str, trials_in_all: int, jobs: int, storage_url: str, re
     mattered = study.importances(the_study, list(results.PREFERRED).index(budget["prefer"]), values["seed"])
     result = study.summary(the_study, budget_name, budget, models, mattered, time.perf_counter() - start)
     write_json(repo / FOLDER / f"{budget_name}.json", result)
-    (repo / FOLDER / f"{budget_name}.md").write_text(results.markdown(result))
+    (repo / FOLDER / f"{budget_name}.md").write_text(results.markdown(result, menu_pick(repo / "metrics", budget)))
     return result
+
+
+def menu_pick(metrics_dir: Path, budget: dict):
+    """The budget's pick among the models of the workspace's last run (its metrics files), if it has one."""
+    if not (metrics_dir / f"{REFERENCE[0]}.json").is_file():
+        return None
+    return recommend(report.rows(report.read_metrics(metrics_dir), {}), budget)
 
 
 def main() -> None:
@@ -53,7 +63,7 @@ def main() -> None:
     except UserError as err:
         print(f"error: {err}", file=sys.stderr)
         sys.exit(2)
-    print(results.markdown(result))
+    print((Path(FOLDER) / f"{args.budget}.md").read_text())
 
 
 if __name__ == "__main__":

@@ -20,8 +20,9 @@ def _value(value) -> str:
     return f"{value:.4g}" if isinstance(value, float) else str(value)
 
 
-def section(result: dict) -> Section:
-    """The report's "Search" section for one budget."""
+def section(result: dict, menu_pick: dict = None) -> Section:
+    """The report's "Search" section for one budget, beside `menu_pick` (the budget's pick among params.yaml's
+    models: report.selection.recommend)."""
     params = list(dict.fromkeys(p for r in result["trials"] for p in r["values"]))
     paragraphs = [
         f"{len(result['trials'])} trials of `python -m edgecompress.search {result['budget']}`, each a DVC experiment "
@@ -37,6 +38,8 @@ def section(result: dict) -> Section:
             f"p50 {pick['latency_p50_ms']:.3f} ms. `{result['apply']}` brings it into the workspace.")
     else:
         paragraphs.append("No trial meets the budget.")
+    if menu_pick:
+        paragraphs.append(f"The fixed menu's pick for this budget: {menu_pick['text']}")
     if result["importance"]:
         paragraphs.append(f"Importance for the budget's preference ({result['prefer']}; fANOVA over the complete "
                           "trials): " + ", ".join(f"`{p}` {v:.2f}" for p, v in result["importance"].items()) + ".")
@@ -49,5 +52,5 @@ def section(result: dict) -> Section:
                    figures=(f"search_{result['budget']}",))
 
 
-def markdown(result: dict) -> str:
-    return section_markdown(section(result))
+def markdown(result: dict, menu_pick: dict = None) -> str:
+    return section_markdown(section(result, menu_pick))
