@@ -25,7 +25,8 @@ run: venv
 # an Optuna study for one budget of report.budgets, each trial a DVC experiment (src/edgecompress/search)
 BUDGET ?= tiny
 search: venv
-	python -m edgecompress.search $(BUDGET) $(if $(TRIALS),--trials $(TRIALS)) $(if $(SEARCH_JOBS),--jobs $(SEARCH_JOBS))
+	python -m edgecompress.search $(BUDGET) $(if $(TRIALS),--trials $(TRIALS)) $(if $(SEARCH_JOBS),--jobs $(SEARCH_JOBS)) \
+	  $(if $(STORAGE),--storage $(STORAGE))
 
 # two workers (pytest-xdist): the tests on the tiny end-to-end pipeline on one, all the others on the other
 test: venv

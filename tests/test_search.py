@@ -43,7 +43,7 @@ def params_with(space_of_tiny: dict) -> dict:
     (["tiny"], {"models": ["nothing"], "params": {"lowrank.energy": [0.2, 0.6]}},
      "search.spaces.tiny.models = ['nothing'] is not allowed"),
     (["tiny", "--storage", "postgresql://me:secret@127.0.0.1:1/study"], LOWRANK,
-     "the storage postgresql://127.0.0.1/study cannot be used"),
+     "the storage postgresql://127.0.0.1:1/study cannot be used"),
 ])
 def test_bad_input_is_one_line_and_writes_nothing(tmp_path, args, spec, words):
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params_with(spec), sort_keys=False))

@@ -1,5 +1,5 @@
 """`python -m edgecompress.search BUDGET`: run the budget's study until it holds --trials complete trials, then write
-search/<budget>.json and search/<budget>.md (the report's "Search" section)."""
+search/<budget>.json and search/<budget>.md (the report's "Search" section). Run it at the repository's root."""
 import argparse
 import sys
 import time
@@ -9,39 +9,52 @@ from pathlib import Path
 import optuna
 import yaml
 
-from edgecompress.core.errors import UserError
 from edgecompress import report
+from edgecompress.core.errors import UserError
 from edgecompress.core.files import write_json
 from edgecompress.measure.compare import REFERENCE
 from edgecompress.report.selection import recommend
 from edgecompress.search import results, space, study
 
 FOLDER = Path("search")
-STORAGE = f"sqlite:///{FOLDER}/optuna.db"  # the embedded default, beside the results (ignored by Git)
+STORAGE = f"sqlite:///{FOLDER}/optuna.db"  # the embedded default, beside the results (ignored by Git and DVC)
 
 
-def search(budget_name: str, trials_in_all: int, jobs: int, storage_url: str, repo=Path(".")) -> dict:
-    values = yaml.safe_load((repo / "params.yaml").read_text())
-    budget, models, distributions = space.load(values, budget_name)
-    settings = values["search"]
-    the_study = study.study(storage_url, budget_name, values["seed"], settings["startup_trials"])
+def menu_pick(budget: dict):
+    """The budget's pick among the models of the workspace's last run (its metrics files), if there is one."""
+    metrics = Path("metrics")
+    if not (metrics / f"{REFERENCE[0]}.json").is_file():
+        return None
+    return recommend(report.rows(report.read_metrics(metrics), {}), budget)
+
+
+def search(budget_name: str, trials_in_all, jobs: int, storage_url: str) -> dict:
+    """Run the study of `budget_name` (trials_in_all: complete trials in all, None for search.trials) and write its
+    results; every fault of the input is a UserError before anything is written."""
+    if not Path("params.yaml").is_file():
+        raise UserError("search: params.yaml not found; run it at the repository's root")
+    values = yaml.safe_load(Path("params.yaml").read_text())
+    declared = space.load(values, budget_name)
+    budget, models, distributions = declared.budget, declared.models, declared.distributions
+    trials_in_all = declared.trials if trials_in_all is None else trials_in_all
+    if trials_in_all < 1 or jobs < 1:
+        raise UserError(f"search: --trials {trials_in_all} --jobs {jobs} is not allowed; expected at least 1 each")
+    if jobs > 1 and (budget["prefer"] == "latency" or "max_latency_p50_ms" in budget):
+        raise UserError(f"search: --jobs {jobs} is not allowed for {budget_name}, which weighs latency: trials side by "
+                        "side would time their models while others train; expected --jobs 1 (or workers on separate "
+                        "machines sharing a --storage)")
+    the_study = study.study(storage_url, budget_name, values["seed"], declared.startup_trials, declared.fingerprint,
+                            space.current(values, distributions))
     start = time.perf_counter()
-    (repo / FOLDER).mkdir(exist_ok=True)
-    with open(repo / FOLDER / f"{budget_name}.log", "a") as log:
-        study.optimize(the_study, study.objective(repo, budget_name, budget, models, distributions, log),
-                       trials_in_all, jobs, space.current(values, distributions))
+    FOLDER.mkdir(exist_ok=True)
+    with open(FOLDER / f"{budget_name}.log", "a") as log:
+        study.optimize(the_study, study.objective(budget_name, budget, models, distributions, log), trials_in_all,
+                       jobs)
     mattered = study.importances(the_study, list(results.PREFERRED).index(budget["prefer"]), values["seed"])
     result = study.summary(the_study, budget_name, budget, models, mattered, time.perf_counter() - start)
-    write_json(repo / FOLDER / f"{budget_name}.json", result)
-    (repo / FOLDER / f"{budget_name}.md").write_text(results.markdown(result, menu_pick(repo / "metrics", budget)))
+    write_json(FOLDER / f"{budget_name}.json", result)
+    (FOLDER / f"{budget_name}.md").write_text(results.markdown(result, menu_pick(budget)))
     return result
-
-
-def menu_pick(metrics_dir: Path, budget: dict):
-    """The budget's pick among the models of the workspace's last run (its metrics files), if it has one."""
-    if not (metrics_dir / f"{REFERENCE[0]}.json").is_file():
-        return None
-    return recommend(report.rows(report.read_metrics(metrics_dir), {}), budget)
 
 
 def main() -> None:
@@ -55,15 +68,11 @@ def main() -> None:
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)  # heartbeats: known as such
     try:
-        trials_in_all = args.trials or yaml.safe_load(Path("params.yaml").read_text())["search"]["trials"]
-        if trials_in_all < 1 or args.jobs < 1:
-            raise UserError(f"search: --trials {trials_in_all} and --jobs {args.jobs} are not allowed; expected at "
-                            "least 1 each")
-        result = search(args.budget, trials_in_all, args.jobs, args.storage)
+        search(args.budget, args.trials, args.jobs, args.storage)
     except UserError as err:
         print(f"error: {err}", file=sys.stderr)
         sys.exit(2)
-    print((Path(FOLDER) / f"{args.budget}.md").read_text())
+    print((FOLDER / f"{args.budget}.md").read_text())
 
 
 if __name__ == "__main__":

@@ -2,6 +2,7 @@
 report's "Search" section (every trial's values and figures, the pick with its `dvc exp apply` line, which params
 mattered most). Imports no Optuna, so the report stage reads it as data."""
 from edgecompress.report import Section, section_markdown
+from edgecompress.measure.compare import described
 from edgecompress.report.selection import describe_limits
 
 # a trial's figures, in the order of search.study.OBJECTIVES; and the one each `prefer` of a budget minimizes
@@ -34,7 +35,7 @@ def section(result: dict, menu_pick: dict = None) -> Section:
     if pick:
         paragraphs.append(
             f"Pick: trial {pick['number']}, {pick['model']} {pick['quantization']}: accuracy {pick['accuracy']:.4f} "
-            f"({-pick['accuracy_lost_points']:+.2f} points against the reference), gzip {pick['gzip_kb']:,.1f} KB, "
+            f"(against the reference: {described(pick, pick['images'])}), gzip {pick['gzip_kb']:,.1f} KB, "
             f"p50 {pick['latency_p50_ms']:.3f} ms. `{result['apply']}` brings it into the workspace.")
     else:
         paragraphs.append("No trial meets the budget.")

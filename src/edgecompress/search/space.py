@@ -1,5 +1,7 @@
 """A budget's search space from params.yaml's `search` section: the params a trial varies, as Optuna distributions,
 each path checked against params.yaml before any trial runs."""
+from typing import NamedTuple
+
 import yaml
 from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
 
@@ -77,9 +79,22 @@ def current(values: dict, distributions: dict) -> dict:
         text = as_text(value)
         if isinstance(dist, CategoricalDistribution) and text in dist.choices:
             found[path] = text
-        elif not isinstance(dist, CategoricalDistribution) and is_number(value) and dist.low <= value <= dist.high:
+        elif not isinstance(dist, CategoricalDistribution) and on_grid(dist, value):
             found[path] = value
     return found
+
+
+def on_grid(dist, value) -> bool:
+    """Whether a number lies in a range distribution, on its step's grid if it has one."""
+    if not is_number(value) or not dist.low <= value <= dist.high:
+        return False
+    steps = (value - dist.low) / dist.step if dist.step else 0
+    return abs(steps - round(steps)) < 1e-9
+
+
+def decoded(dist, value):
+    """A trial's value as params.yaml holds it: a choice's YAML text read back."""
+    return yaml.safe_load(value) if isinstance(dist, CategoricalDistribution) else value
 
 
 def sample(trial, distributions: dict) -> dict:
@@ -87,7 +102,7 @@ def sample(trial, distributions: dict) -> dict:
     values = {}
     for path, dist in distributions.items():
         if isinstance(dist, CategoricalDistribution):
-            values[path] = yaml.safe_load(trial.suggest_categorical(path, dist.choices))
+            values[path] = decoded(dist, trial.suggest_categorical(path, dist.choices))
         elif isinstance(dist, IntDistribution):
             values[path] = trial.suggest_int(path, dist.low, dist.high, step=dist.step)
         else:  # a stepped value rounded to the step's decimals, as it would be written in params.yaml
@@ -96,18 +111,39 @@ def sample(trial, distributions: dict) -> dict:
     return values
 
 
-def load(values: dict, budget: str) -> tuple:
-    """(budget's limits and `prefer`, the models its trials measure, {param path: distribution}) of `budget` from
-    the whole params.yaml `values`: its own space in search.spaces, else the shared one (search.spaces.all)."""
+class Space(NamedTuple):
+    """A budget's search as params.yaml declares it."""
+    budget: dict  # its limits and `prefer` (report.budgets)
+    models: list  # the models each trial measures
+    distributions: dict  # {param path: Optuna distribution}
+    trials: int  # search.trials
+    startup_trials: int  # search.startup_trials
+    fingerprint: str  # the space as written: a study made for another one is refused
+
+
+def load(values: dict, budget: str) -> Space:
+    """The Space of `budget` from the whole params.yaml `values`: its own in search.spaces, else the shared one
+    (search.spaces.all)."""
     budgets = (values.get("report") or {}).get("budgets") or {}
     if budget not in budgets:
         raise UserError(f"search: budget {budget!r} is not allowed; expected one of report.budgets: "
                         f"{', '.join(budgets)}")
-    spaces = (values.get("search") or {}).get("spaces") or {}
-    space = spaces.get(budget, spaces.get("all"))
+    section = values.get("search")
+    if not isinstance(section, dict) or not {"trials", "startup_trials", "spaces"} <= section.keys():
+        raise UserError("search: params.yaml has no search section with trials, startup_trials and spaces")
+    for key, least in (("trials", 1), ("startup_trials", 0)):
+        if not is_int(section[key]) or section[key] < least:
+            raise UserError(f"search: search.{key} = {section[key]!r} is not allowed; expected an integer >= {least}")
+    spaces = section["spaces"] if isinstance(section["spaces"], dict) else {}
+    name = budget if budget in spaces else "all"
+    space = spaces.get(name)
     if not isinstance(space, dict) or set(space) != {"models", "params"}:
-        raise UserError(f"search: search.spaces has no {budget!r} (nor all) with models: [...] and params: "
-                        f"{{param: range or choices}}; spaces: {', '.join(spaces) or 'none'}")
+        raise UserError(f"search: search.spaces.{name} = {space!r} is not allowed; expected a space for {budget!r} "
+                        f"(or all): {{models: [...], params: {{param: range or choices}}}}")
+    key = f"search.spaces.{name}"
+    if not isinstance(space["params"], dict) or not space["params"]:
+        raise UserError(f"search: {key}.params = {space['params']!r} is not allowed; expected {{param: [low, high] "
+                        "or {choices: [...]}}")
     graph_faults(values.get("models"))
     unknown = {entry["method"] for entry in values["models"].values()} - RULES.keys()
     if unknown:
@@ -117,11 +153,12 @@ def load(values: dict, budget: str) -> tuple:
     added = [path.split(".")[1] for path in space["params"] if path.count(".") == 1 and path.startswith("models.")]
     models = space["models"]
     if not isinstance(models, list) or not models or any(m not in known + added for m in models):
-        raise UserError(f"search: search.spaces.{budget}.models = {models!r} is not allowed; expected a list of "
-                        f"models: {', '.join(known + added)}")
-    if not isinstance(space["params"], dict) or not space["params"]:
-        raise UserError(f"search: search.spaces.{budget}.params is empty; expected {{param: [low, high] or "
-                        "{choices: [...]}}")
+        raise UserError(f"search: {key}.models = {models!r} is not allowed; expected a list of models: "
+                        f"{', '.join(known + added)}")
     for path in space["params"]:
         check_path(values, path)
-    return budgets[budget], models, {path: distribution(path, spec) for path, spec in space["params"].items()}
+    distributions = {path: distribution(path, spec) for path, spec in space["params"].items()}
+    for path in added:  # a whole new entry: each choice joins the graph as it would in a trial
+        for choice in distributions[path].choices:
+            graph_faults({**values["models"], path.split(".")[1]: yaml.safe_load(choice)})
+    return Space(budgets[budget], models, distributions, section["trials"], section["startup_trials"], as_text(space))
