@@ -36,7 +36,7 @@ def section(result: dict, menu_pick: dict = None) -> Section:
         paragraphs.append(
             f"Pick: trial {pick['number']}, {pick['model']} {pick['quantization']}: accuracy {pick['accuracy']:.4f} "
             f"(against the reference: {described(pick, pick['images'])}), gzip {pick['gzip_kb']:,.1f} KB, "
-            f"p50 {pick['latency_p50_ms']:.3f} ms. `{result['apply']}` brings it into the workspace.")
+            f"p50 {pick['latency_p50_ms']:.4f} ms. `{result['apply']}` brings it into the workspace.")
     else:
         paragraphs.append("No trial meets the budget.")
     if menu_pick:
@@ -46,7 +46,7 @@ def section(result: dict, menu_pick: dict = None) -> Section:
                           "trials): " + ", ".join(f"`{p}` {v:.2f}" for p, v in result["importance"].items()) + ".")
     table = [[str(r["number"]), *(_value(r["values"].get(p, "")) for p in params),
               *((f"{r['model']} {r['quantization']}", f"{r['accuracy']:.4f}", f"{-r['accuracy_lost_points']:+.2f}",
-                 f"{r['gzip_kb']:,.1f}", f"{r['latency_p50_ms']:.3f}", "yes" if r["fits"] else "no")
+                 f"{r['gzip_kb']:,.1f}", f"{r['latency_p50_ms']:.4f}", "yes" if r["fits"] else "no")
                 if r["state"] == "COMPLETE" else (r["state"].lower(), "", "", "", "", ""))] for r in result["trials"]]
     return Section(f"Search: {result['budget']}", paragraphs,
                    ["trial", *params, "model", "accuracy", "Δ points", "gzip KB", "p50 ms", "fits"], table,
