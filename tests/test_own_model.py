@@ -104,7 +104,7 @@ def test_every_stage_runs_on_the_users_model_taken_as_it_is(repo, monkeypatch):
     for model in models:
         stage("convert")("data", f"models/{model}")
         stage("evaluate")("data", f"models/{model}", "models/baseline", "metrics")
-    stage("report")("metrics", "plots/train", "data/test", "report")
+    stage("report")("metrics", "plots/train", "data/test", "search", "report")
 
     record = json.loads((repo / "models/baseline/train.json").read_text())
     assert record["architecture"] == "imports/mine.keras" and record["input_range"] == [-1, 1]

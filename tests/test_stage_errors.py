@@ -11,7 +11,7 @@ EVALUATE = ("evaluate.py", ["data", "models/baseline", "models/baseline", "metri
 DISTILL = ("distill.py", ["data", "models/baseline", "models/student_distilled"])
 TRAIN_STUDENT = ("train_student.py", ["data", "models/student_scratch"])
 DISTILL_ATTENTION = ("distill_attention.py", ["data", "models/baseline", "models/student_attention"])
-REPORT = ("report.py", ["metrics", "plots/train", "data/test", "report"])
+REPORT = ("report.py", ["metrics", "plots/train", "data/test", "search", "report"])
 
 
 def compress(model, source="baseline"):
