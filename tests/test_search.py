@@ -14,7 +14,7 @@ import optuna
 import pytest
 import yaml
 
-from conftest import ROOT, run
+from conftest import BIN, ROOT, run
 from edgecompress.core.errors import UserError
 from edgecompress.search import results, space, study
 from test_experiments import COMMIT
@@ -194,7 +194,7 @@ def test_workers_in_two_clones_share_one_study_and_a_third_clone_pulls_the_pick(
     for clone in clones[:2]:
         run(["dvc", "pull"], clone)
         workers.append(subprocess.Popen(SEARCH + ["tiny", "--trials", "4", "--storage", postgres], cwd=clone,
-                                        env=dict(os.environ, PATH=f"{Path(sys.executable).parent}:{os.environ['PATH']}"),
+                                        env=dict(os.environ, PATH=f"{BIN}{os.pathsep}{os.environ['PATH']}"),
                                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True))
     for worker in workers:
         output, _ = worker.communicate(timeout=1800)

@@ -77,8 +77,8 @@ def search_front(table, front, result: dict) -> bytes:
     ax.scatter([r["gzip_bytes"] / KB for r in table], [r["accuracy"] for r in table], color="lightgrey",
                label="the menu (params.yaml's models)")
     ordered = sorted(front, key=lambda r: r["gzip_bytes"])
-    ax.plot([r["gzip_bytes"] / KB for r in ordered], [r["accuracy"] for r in ordered], color="grey", drawstyle="steps-post",
-            label="the menu's Pareto front")
+    ax.plot([r["gzip_bytes"] / KB for r in ordered], [r["accuracy"] for r in ordered], color="grey",
+            drawstyle="steps-post", label="the menu's Pareto front")
     done = [t for t in result["trials"] if t["state"] == "COMPLETE"]
     ax.scatter([t["gzip_kb"] for t in done], [t["accuracy"] for t in done], color="tab:blue", label="trials")
     for t in done:

@@ -2,7 +2,6 @@
 search/<budget>.json and search/<budget>.md (the report's "Search" section). Run it at the repository's root."""
 import argparse
 import sys
-import time
 import warnings
 from pathlib import Path
 
@@ -45,13 +44,12 @@ def search(budget_name: str, trials_in_all, jobs: int, storage_url: str) -> dict
                         "machines sharing a --storage)")
     the_study = study.study(storage_url, budget_name, values["seed"], declared.startup_trials, declared.fingerprint,
                             space.current(values, distributions))
-    start = time.perf_counter()
     FOLDER.mkdir(exist_ok=True)
     with open(FOLDER / f"{budget_name}.log", "a") as log:
         study.optimize(the_study, study.objective(budget_name, budget, models, distributions, log), trials_in_all,
                        jobs)
     mattered = study.importances(the_study, list(results.PREFERRED).index(budget["prefer"]), values["seed"])
-    result = study.summary(the_study, budget_name, budget, models, mattered, time.perf_counter() - start)
+    result = study.summary(the_study, budget_name, budget, models, mattered)
     write_json(FOLDER / f"{budget_name}.json", result)
     (FOLDER / f"{budget_name}.md").write_text(results.markdown(result, menu_pick(budget)))
     return result

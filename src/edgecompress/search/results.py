@@ -30,7 +30,9 @@ def section(result: dict, menu_pick: dict = None) -> Section:
         f"named {result['budget']}-<trial>, over {', '.join(f'`{p}`' for p in params)}; each measures "
         f"{', '.join(result['models'])}, and its figures are those of the file the budget picks among them "
         f"({describe_limits(result['limits'])}, best {result['prefer']}; the closest miss where none fits). Trial 0 "
-        f"is the committed configuration. The last run took {result['seconds']:.0f} s."]
+        "is the committed configuration where the space holds it. Seconds: a trial's experiment from start to end "
+        f"(those run side by side with --jobs overlap); {sum(r.get('seconds', 0) for r in result['trials']):,.0f} s "
+        "in all."]
     pick = result["pick"]
     if pick:
         paragraphs.append(
@@ -44,12 +46,12 @@ def section(result: dict, menu_pick: dict = None) -> Section:
     if result["importance"]:
         paragraphs.append(f"Importance for the budget's preference ({result['prefer']}; fANOVA over the complete "
                           "trials): " + ", ".join(f"`{p}` {v:.2f}" for p, v in result["importance"].items()) + ".")
-    table = [[str(r["number"]), *(_value(r["values"].get(p, "")) for p in params),
+    table = [[str(r["number"]), *(_value(r["values"].get(p, "")) for p in params), str(r.get("seconds", "")),
               *((f"{r['model']} {r['quantization']}", f"{r['accuracy']:.4f}", f"{-r['accuracy_lost_points']:+.2f}",
                  f"{r['gzip_kb']:,.1f}", f"{r['latency_p50_ms']:.4f}", "yes" if r["fits"] else "no")
                 if r["state"] == "COMPLETE" else (r["state"].lower(), "", "", "", "", ""))] for r in result["trials"]]
     return Section(f"Search: {result['budget']}", paragraphs,
-                   ["trial", *params, "model", "accuracy", "Δ points", "gzip KB", "p50 ms", "fits"], table,
+                   ["trial", *params, "seconds", "model", "accuracy", "Δ points", "gzip KB", "p50 ms", "fits"], table,
                    figures=(f"search_{result['budget']}",))
 
 

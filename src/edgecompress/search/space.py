@@ -45,8 +45,8 @@ def check_path(values: dict, path: str) -> None:
 
 
 def distribution(path: str, spec):
-    """[low, high] or [low, high, step] (integers where all are) or {choices: [...]}, as an Optuna distribution; choices are kept as their
-    YAML text (as_text), so that a whole model entry is one Optuna can store."""
+    """[low, high] or [low, high, step] (integers where all are) or {choices: [...]}, as an Optuna distribution;
+    choices are kept as their YAML text (as_text), so that a whole model entry is one Optuna can store."""
     if isinstance(spec, dict) and set(spec) == {"choices"} and isinstance(spec["choices"], list) and spec["choices"]:
         choices = [as_text(choice) for choice in spec["choices"]]
         if len(set(choices)) < len(choices):

@@ -93,7 +93,8 @@ def study(storage_url: str, budget_name: str, seed: int, startup_trials: int, fi
     already there, so that a resumed run or a second worker does not draw the first run's trials again."""
     where = storage(storage_url)
     try:
-        the_study = optuna.create_study(storage=where, study_name=budget_name, directions=["minimize"] * len(OBJECTIVES))
+        the_study = optuna.create_study(storage=where, study_name=budget_name,
+                                        directions=["minimize"] * len(OBJECTIVES))
         the_study.set_user_attr("space", fingerprint)
         the_study.enqueue_trial(first)
     except DuplicatedStudyError:
@@ -127,7 +128,8 @@ def trial_record(trial) -> dict:
               "values": {path: round(v, 10) if isinstance(v, float) else space.decoded(trial.distributions[path], v)
                          for path, v in trial.params.items()}}
     if trial.state == TrialState.COMPLETE:
-        record |= {"model": trial.user_attrs["model"], "quantization": trial.user_attrs["quantization"],
+        record |= {"seconds": round((trial.datetime_complete - trial.datetime_start).total_seconds(), 1),
+                   "model": trial.user_attrs["model"], "quantization": trial.user_attrs["quantization"],
                    "accuracy": trial.user_attrs["accuracy"], "fits": trial.user_attrs["fits"],
                    **{key: trial.user_attrs[key] for key in ("images", *PAIRED)},
                    **dict(zip(results.FIGURES, trial.values))}
@@ -147,11 +149,11 @@ def importances(the_study, prefer_objective: int, seed: int) -> dict:
         return {}
 
 
-def summary(the_study, budget_name: str, budget: dict, models: list, mattered: dict, seconds: float) -> dict:
-    """search/<budget>.json: the budget, every trial of the study, the pick with its `dvc exp apply` line, the
-    params' importance and this run's wall time."""
+def summary(the_study, budget_name: str, budget: dict, models: list, mattered: dict) -> dict:
+    """search/<budget>.json: the budget, every trial of the study (with its seconds, start to end, as Optuna
+    recorded them), the pick with its `dvc exp apply` line and the params' importance."""
     records = [trial_record(t) for t in the_study.get_trials(deepcopy=False)]
     chosen = results.best(records, budget["prefer"])
     return {"budget": budget_name, "limits": limits(budget), "prefer": budget["prefer"], "models": models,
             "trials": records, "pick": chosen, "apply": f"dvc exp apply {chosen['experiment']}" if chosen else None,
-            "importance": mattered, "seconds": round(seconds, 1)}
+            "importance": mattered}
