@@ -14,7 +14,7 @@ import optuna
 import pytest
 import yaml
 
-from conftest import BIN, ROOT, run
+from conftest import BIN, ROOT, run, set_param
 from edgecompress.core.errors import UserError
 from edgecompress.search import results, space, study
 from test_experiments import COMMIT
@@ -47,16 +47,21 @@ def params_with(space_of_tiny: dict) -> dict:
     (["tiny"], {"models": ["lowrank"], "params": None}, "search.spaces.all.params = None is not allowed"),
     (["fast", "--jobs", "2"], LOWRANK, "--jobs 2 is not allowed for fast, which weighs latency"),
     (["tiny", "--trials", "0"], LOWRANK, "--trials 0 --jobs 1 is not allowed"),
-    (["tiny", "--storage", "postgresql://me:secret@127.0.0.1:1/study"], LOWRANK,
-     "the storage postgresql://127.0.0.1:1/study cannot be used"),
 ])
 def test_bad_input_is_one_line_and_writes_nothing(tmp_path, args, spec, words):
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params_with(spec), sort_keys=False))
     result = run(SEARCH + args, tmp_path, check=False)
     lines = result.stderr.strip().splitlines()
     assert result.returncode == 2 and len(lines) == 1 and words in lines[0], result.stderr
-    assert "secret" not in result.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["params.yaml"]
+
+
+def test_an_unreachable_storage_is_one_line_without_its_password():
+    with pytest.raises(UserError) as refused:
+        study.storage("postgresql://me:secret@127.0.0.1:1/study")
+    message = str(refused.value)
+    assert message.startswith("search: the storage postgresql://127.0.0.1:1/study cannot be used (")
+    assert "\n" not in message and "secret" not in message
 
 
 def test_a_range_with_a_step_and_a_whole_model_entry_among_choices():
@@ -118,6 +123,16 @@ def experiments(repo) -> dict:
     refs = run(["git", "for-each-ref", "--format=%(refname) %(objectname)", f"refs/exps/{head[:2]}/{head[2:]}/"],
                repo).stdout.split("\n")
     return {ref.rsplit("/", 1)[1].split()[0]: ref.split()[1] for ref in refs if ref}
+
+
+def test_a_workspace_behind_its_params_is_refused_in_one_line(searched):
+    """Every trial starts from the committed outputs: stale ones would be trained again in each."""
+    set_param(searched, "lowrank.energy", 0.3)
+    result = run(SEARCH + ["tiny"], searched, check=False)
+    lines = result.stderr.strip().splitlines()
+    assert result.returncode == 2 and len(lines) == 1, result.stderr
+    assert "compress@lowrank" in lines[0] and "not up to date in the workspace" in lines[0] and "make run" in lines[0]
+    assert sorted(p.name for p in (searched / "search").iterdir()) == ["README.md"]
 
 
 def test_three_trials_are_three_experiments_and_a_rerun_adds_only_the_missing(searched):

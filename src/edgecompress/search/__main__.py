@@ -13,7 +13,7 @@ from edgecompress.core.errors import UserError
 from edgecompress.core.files import write_json
 from edgecompress.measure.compare import REFERENCE
 from edgecompress.report.selection import recommend
-from edgecompress.search import results, space, study
+from edgecompress.search import results, space, study, trials
 
 FOLDER = Path("search")
 STORAGE = f"sqlite:///{FOLDER}/optuna.db"  # the embedded default, beside the results (ignored by Git and DVC)
@@ -42,6 +42,11 @@ def search(budget_name: str, trials_in_all, jobs: int, storage_url: str) -> dict
         raise UserError(f"search: --jobs {jobs} is not allowed for {budget_name}, which weighs latency: trials side by "
                         "side would time their models while others train; expected --jobs 1 (or workers on separate "
                         "machines sharing a --storage)")
+    behind = trials.stale(models)
+    if behind:
+        raise UserError(f"search: {', '.join(behind[:4])}{' and more' if len(behind) > 4 else ''} not up to date in "
+                        "the workspace (dvc status): every trial would run them again; expected `make run` (or `dvc "
+                        "pull`) first")
     the_study = study.study(storage_url, budget_name, values["seed"], declared.startup_trials, declared.fingerprint,
                             space.current(values, distributions))
     FOLDER.mkdir(exist_ok=True)

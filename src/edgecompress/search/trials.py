@@ -7,16 +7,30 @@ import sys
 
 import yaml
 
+from edgecompress.core.errors import UserError
 from edgecompress.core.params import UPSTREAM
 from edgecompress.measure.compare import REFERENCE
 from edgecompress.search.space import as_text, at
 
 METRICS = "metrics/{}.json"
+DVC = [sys.executable, "-m", "dvc"]
 
 
-def evaluate_stage(model: str) -> str:
-    """The stage that measures `model` (dvc.yaml: evaluate_trained for the training stages' models)."""
-    return f"evaluate_trained@{model}" if model in UPSTREAM else f"evaluate@{model}"
+def targets(models: list) -> list:
+    """The stages a trial reproduces: those that measure the reference and `models` (dvc.yaml: evaluate_trained for
+    the training stages' models)."""
+    return [f"evaluate_trained@{m}" if m in UPSTREAM else f"evaluate@{m}"
+            for m in dict.fromkeys([REFERENCE[0], *models])]
+
+
+def stale(models: list) -> list:
+    """The stages up to the trials' targets that `dvc status` finds out of date in the workspace: every trial, which
+    starts from the committed outputs, would run them again."""
+    result = subprocess.run([*DVC, "status", "--json", "--with-deps", *targets(models)], capture_output=True,
+                            text=True)
+    if result.returncode:
+        raise UserError(f"search: dvc status failed: {(result.stderr.strip().splitlines() or ['?'])[-1]}")
+    return sorted(json.loads(result.stdout))
 
 
 def _git(*args) -> str:
@@ -50,12 +64,10 @@ def run(name: str, values: dict, models: list, log) -> str:
     ref = experiment_ref(name)
     if ref and holds(ref, values):
         return ref
-    dvc = [sys.executable, "-m", "dvc"]
     if ref:  # a study started afresh reuses the name: the old experiment gives way
-        subprocess.run([*dvc, "exp", "remove", name], capture_output=True, check=False)
+        subprocess.run([*DVC, "exp", "remove", name], capture_output=True, check=False)
     overrides = [arg for path, value in values.items() for arg in ("-S", f"++{path}={as_text(value)}")]
-    targets = [evaluate_stage(m) for m in dict.fromkeys([REFERENCE[0], *models])]
-    command = [*dvc, "--wait-for-lock", "exp", "run", "--temp", "-n", name, *overrides, *targets]
+    command = [*DVC, "--wait-for-lock", "exp", "run", "--temp", "-n", name, *overrides, *targets(models)]
     print(f"$ dvc {' '.join(command[3:])}", file=log, flush=True)
     if subprocess.run(command, stdout=log, stderr=subprocess.STDOUT).returncode:
         raise RuntimeError(f"dvc exp run of trial {name} failed (its output: {log.name})")
