@@ -87,13 +87,18 @@ def difference(row) -> str:
                    f"McNemar p {row['mcnemar_p']:.2g}: {verdict(row['mcnemar_p'])}")
 
 
+def limits(budget) -> dict:
+    """The limits of a budget ({max_...: limit}), without its `prefer`."""
+    return {key: value for key, value in budget.items() if key in LIMITS}
+
+
 def recommend(rows, budget) -> dict:
     """The best row within every limit of `budget` ({max_...: limit, prefer: ...}), or the closest miss.
 
     Closest: the row whose worst relative excess over a limit is smallest.
     """
-    limits = {k: v for k, v in budget.items() if k in LIMITS}
-    fitting = [r for r in rows if not misses(r, limits)]
+    bounds = limits(budget)
+    fitting = [r for r in rows if not misses(r, bounds)]
     if fitting:
         pick = min(fitting, key=preference(budget["prefer"]))
         return {"fits": True, "model": pick["model"], "quantization": pick["quantization"],
@@ -101,16 +106,16 @@ def recommend(rows, budget) -> dict:
                         f"gzip {pick['gzip_bytes'] / KB:,.1f} KB, p50 {pick['latency_p50_ms']:.3f} ms"
                         + (f", TFLM arena {pick['ram_bytes'] / KB:,.1f} KB, flash {pick['flash_bytes'] / KB:,.1f} KB"
                            if pick["ram_bytes"] is not None else "") + " "
-                        f"(the best {budget['prefer']} of {len(fitting)} within {describe_limits(limits)})."}
-    closest = min(rows, key=lambda r: max(misses(r, limits).values()))
-    over = misses(closest, limits)
+                        f"(the best {budget['prefer']} of {len(fitting)} within {describe_limits(bounds)})."}
+    closest = min(rows, key=lambda r: max(misses(r, bounds).values()))
+    over = misses(closest, bounds)
     missed = ", ".join(f"{LIMITS[k][0]} {UNMEASURED}" if math.isinf(frac) else
                        f"{LIMITS[k][0]} {LIMITS[k][2].format(measured(closest, k))} {LIMITS[k][1]} is "
-                       f"{100 * frac:,.0f} % over the {limits[k]:g} {LIMITS[k][1]} limit" for k, frac in over.items())
+                       f"{100 * frac:,.0f} % over the {bounds[k]:g} {LIMITS[k][1]} limit" for k, frac in over.items())
     return {"fits": False, "model": None, "quantization": None,
             "closest": {"model": closest["model"], "quantization": closest["quantization"],
                         "over": {k: None if math.isinf(frac) else round(frac, 4) for k, frac in over.items()}},
-            "text": f"No model fits ({describe_limits(limits)}). The closest is {label(closest)}: {missed}."}
+            "text": f"No model fits ({describe_limits(bounds)}). The closest is {label(closest)}: {missed}."}
 
 
 def best_compressed(rows, front, pick, reference) -> dict:

@@ -3,7 +3,7 @@ report's "Search" section (every trial's values and figures, the pick with its `
 mattered most). Imports no Optuna, so the report stage reads it as data."""
 from edgecompress.report import Section, section_markdown
 from edgecompress.measure.compare import described
-from edgecompress.report.selection import describe_limits
+from edgecompress.report.selection import describe_limits, preference
 
 # a trial's figures, in the order of search.study.OBJECTIVES; and the one each `prefer` of a budget minimizes
 FIGURES = ("accuracy_lost_points", "gzip_kb", "latency_p50_ms")
@@ -11,10 +11,11 @@ PREFERRED = dict(zip(("accuracy", "gzip", "latency"), FIGURES))
 
 
 def best(records: list, prefer: str) -> dict:
-    """The trial that meets the budget with the best `prefer` (accuracy, gzip or latency; the others break ties)."""
-    keys = [PREFERRED[prefer], *(figure for p, figure in PREFERRED.items() if p != prefer)]
+    """The trial that meets the budget with the best `prefer`, ranked as the report ranks models
+    (selection.preference: accuracy, gzip or latency first, the others breaking ties)."""
+    rank = preference(prefer)
     fitting = [r for r in records if r.get("fits")]
-    return min(fitting, key=lambda r: tuple(r[k] for k in keys)) if fitting else None
+    return min(fitting, key=lambda r: rank(dict(r, gzip_bytes=r["gzip_kb"]))) if fitting else None
 
 
 def _value(value) -> str:

@@ -6,7 +6,7 @@ import yaml
 from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
 
 from edgecompress.core.errors import UserError
-from edgecompress.core.params import UPSTREAM, graph_faults, is_int, is_name, is_number
+from edgecompress.core.params import UPSTREAM, check, graph_faults, integer, is_int, is_name, is_number
 from edgecompress.methods import RULES
 
 
@@ -131,9 +131,8 @@ def load(values: dict, budget: str) -> Space:
     section = values.get("search")
     if not isinstance(section, dict) or not {"trials", "startup_trials", "spaces"} <= section.keys():
         raise UserError("search: params.yaml has no search section with trials, startup_trials and spaces")
-    for key, least in (("trials", 1), ("startup_trials", 0)):
-        if not is_int(section[key]) or section[key] < least:
-            raise UserError(f"search: search.{key} = {section[key]!r} is not allowed; expected an integer >= {least}")
+    check({"trials": integer(1), "startup_trials": integer(0)},
+          {key: section[key] for key in ("trials", "startup_trials")}, "search.")
     spaces = section["spaces"] if isinstance(section["spaces"], dict) else {}
     name = budget if budget in spaces else "all"
     space = spaces.get(name)

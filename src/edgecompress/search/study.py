@@ -14,7 +14,7 @@ from optuna.trial import TrialState
 
 from edgecompress.core.errors import UserError
 from edgecompress.report import rows
-from edgecompress.report.selection import LIMITS, measured, recommend, row_id
+from edgecompress.report.selection import limits, measured, recommend, row_id
 from edgecompress.search import results, space, trials
 
 # what a trial minimizes, each as a budget key's measure: accuracy lost against the reference, gzip size, p50 latency
@@ -57,10 +57,6 @@ def pick(metrics_by_model: dict, budget: dict, models: list) -> dict:
     chosen = recommend(table, budget)
     wanted = (chosen["model"], chosen["quantization"]) if chosen["fits"] else row_id(chosen["closest"])
     return dict(next(r for r in table if row_id(r) == wanted), fits=chosen["fits"])
-
-
-def limits(budget: dict) -> dict:
-    return {key: value for key, value in budget.items() if key in LIMITS}
 
 
 def constraints(row: dict, budget: dict) -> dict:

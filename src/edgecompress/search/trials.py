@@ -44,9 +44,8 @@ def _git(*args) -> str:
 def experiment_ref(name: str) -> str:
     """The Git ref of the experiment `name` made from the repository's HEAD, or '' if there is none."""
     head = _git("rev-parse", "HEAD").strip()
-    prefix = f"refs/exps/{head[:2]}/{head[2:]}/"
-    return next((ref for ref in _git("for-each-ref", "--format=%(refname)", prefix).split()
-                 if ref == prefix + name), "")
+    ref = f"refs/exps/{head[:2]}/{head[2:]}/{name}"  # where DVC keeps an experiment of that commit
+    return ref if _git("for-each-ref", "--format=%(refname)", ref).strip() == ref else ""
 
 
 def holds(ref: str, values: dict) -> bool:
