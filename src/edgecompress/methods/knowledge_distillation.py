@@ -14,15 +14,18 @@ def allocate(gain_labels: float, gain_teacher: float) -> float:
     return labels / (labels + teacher) if labels + teacher > 0 else 0.5
 
 
+DISTILLATION = {  # the settings of every method that fine-tunes by distillation
+    "alpha": rule("auto (paper 004's formula 7 from probe runs) or a number in [0, 1]",
+                  lambda v: v == "auto" or (is_number(v) and 0 <= v <= 1)),
+    "probe_epochs": integer(1),
+    "temperature": number(0, 1000, low_open=True),
+}
+
+
 class DistillFineTune(Method):
     """Fine-tune on `alpha` x label loss + (1 - alpha) x distillation loss from the teacher given by `use_teacher`."""
 
-    rules = fine_tuning(
-        alpha=rule("auto (paper 004's formula 7 from probe runs) or a number in [0, 1]",
-                   lambda v: v == "auto" or (is_number(v) and 0 <= v <= 1)),
-        probe_epochs=integer(1),
-        temperature=number(0, 1000, low_open=True),
-    )
+    rules = fine_tuning(**DISTILLATION)
     distills = True
 
     def use_teacher(self, model, name: str) -> None:
@@ -66,14 +69,18 @@ class DistillFineTune(Method):
 
     @staticmethod
     def describe(model: str, record: dict) -> str:
-        facts = record["facts"]
-        text = (f"`{model}`: distilled from `{record['teacher']}`, label loss weight {facts['labels']:.3f}, teacher "
-                f"{facts['teacher']:.3f}")
-        if "gain_labels" not in facts:
-            return text + " (params)."
-        return text + (f", allocated by paper 004's formula 7 from {facts['probe_epochs']}-epoch probes of a fresh "
-                       f"student: labels alone gained {100 * facts['gain_labels']:+.1f} points, the teacher alone "
-                       f"{100 * facts['gain_teacher']:+.1f} (from {facts['untrained_accuracy']:.3f}).")
+        return f"`{model}`: {distillation_text(record)}"
 
+
+def distillation_text(record: dict) -> str:
+    """The report's words on how a model was distilled, from its training record."""
+    facts = record["facts"]
+    text = (f"distilled from `{record['teacher']}`, label loss weight {facts['labels']:.3f}, teacher "
+            f"{facts['teacher']:.3f}")
+    if "gain_labels" not in facts:
+        return text + " (params)."
+    return text + (f", allocated by paper 004's formula 7 from {facts['probe_epochs']}-epoch probes of a fresh "
+                   f"student: labels alone gained {100 * facts['gain_labels']:+.1f} points, the teacher alone "
+                   f"{100 * facts['gain_teacher']:+.1f} (from {facts['untrained_accuracy']:.3f}).")
 
 METHODS = {"filter_prune_kd": DistillFineTune}
