@@ -10,6 +10,7 @@ import math
 import numpy as np
 
 from edgecompress.core.backend import keras
+from edgecompress.methods._graph import rebuilt
 
 layers = keras.layers
 ENERGY_TOLERANCE = 1e-6  # float rounding: a kept share this close to `energy` reaches it (energy 1.0: full rank)
@@ -94,16 +95,14 @@ def _split_config(entry: dict, rank: int) -> tuple:
 def factorize(model, ranks: dict) -> keras.Model:
     """A new functional model in which each layer named in `ranks` ({name: rank}) is split in two by its truncated
     SVD; every other layer keeps its weights."""
-    if isinstance(model, keras.Sequential):
-        model = keras.Model(model.inputs, model.outputs, name=model.name)
-    config = model.get_config()
-    entries = []
-    for entry in config["layers"]:
-        name = entry["config"]["name"]
-        entries += _split_config(entry, ranks[name]) if name in ranks else [entry]
-    config["layers"] = entries
-    custom = {type(layer).__name__: type(layer) for layer in model.layers}  # the user's own layer classes
-    new = keras.Model.from_config(config, custom_objects=custom)
+    def split(config):
+        entries = []
+        for entry in config["layers"]:
+            name = entry["config"]["name"]
+            entries += _split_config(entry, ranks[name]) if name in ranks else [entry]
+        return {**config, "layers": entries}
+
+    new = rebuilt(model, split)
     for layer in model.layers:
         weights = layer.get_weights()
         if layer.name in ranks:

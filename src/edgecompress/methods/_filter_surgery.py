@@ -12,6 +12,7 @@ import numpy as np
 
 from edgecompress.core.backend import keras, tf
 from edgecompress.core.errors import UserError
+from edgecompress.methods._graph import tensor_key
 
 layers = keras.layers
 PER_CHANNEL = (layers.BatchNormalization, layers.ReLU, layers.LeakyReLU, layers.ELU, layers.Dropout,
@@ -58,7 +59,7 @@ class Plan:
         tensors = {}  # (layer name, node index, output index) -> group id
         for layer in model.layers:
             nodes = layer._inbound_nodes  # one per call of the layer
-            sources = [tensors[key] for node in nodes for key in map(self._key, node.keras_inputs) if key in tensors]
+            sources = [tensors[key] for node in nodes for key in map(tensor_key, node.keras_inputs) if key in tensors]
             outputs = [t for node in nodes for t in tf.nest.flatten(node.outputs)]
             role = _role(layer) if len(nodes) == 1 and len(outputs) == 1 else "other"
             if isinstance(layer, layers.InputLayer):
@@ -82,15 +83,10 @@ class Plan:
             if role in ("produce", "channel"):
                 self.sliced.add(layer.name)
             for tensor, group in zip(outputs, produced):
-                tensors[self._key(tensor)] = group
+                tensors[tensor_key(tensor)] = group
             self.outputs[layer.name] = produced[0]
         for tensor in model.outputs:
-            self._leave_whole(tensors[self._key(tensor)], "it is a model output")
-
-    @staticmethod
-    def _key(tensor):
-        history = tensor._keras_history
-        return history.layer.name, history.node_index, history.tensor_index
+            self._leave_whole(tensors[tensor_key(tensor)], "it is a model output")
 
     def _new(self, size, producers=(), whole=None) -> int:
         self.groups.append(Group(int(size), list(producers), whole))

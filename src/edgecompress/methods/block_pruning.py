@@ -1,13 +1,18 @@
 """Block pruning (layer pruning): remove whole residual blocks, so the network runs fewer layers, then distil.
 
-Blocks go one at a time, each time the one without which the upstream model's validation accuracy stays highest
-(the lesion study of Veit et al. 2016: a residual network degrades smoothly as single blocks are removed), the
-one with more parameters on a tie. The smaller network is then fine-tuned by distillation from the entry's teacher,
+Blocks go one at a time, each time the one without which (and those gone before it) the upstream model's
+validation accuracy stays highest (the lesion study of Veit et al. 2016: a residual network degrades smoothly as
+single blocks are removed); on a tie the one with more parameters, then the earlier. The smaller network is then fine-tuned by distillation from the entry's teacher,
 as paper 004's fused chain does after filter pruning.
 """
 from edgecompress.core.errors import UserError
 from edgecompress.core.params import fine_tuning, integer, one_of
 from edgecompress.methods.knowledge_distillation import DISTILLATION, DistillFineTune, distillation_text
+
+
+def _parameters(model, block) -> int:
+    """The parameters of `block`'s branch: what removing it saves."""
+    return sum(model.get_layer(name).count_params() for name in block.branch)
 
 
 class BlockPrune(DistillFineTune):
@@ -25,11 +30,15 @@ class BlockPrune(DistillFineTune):
     def calibrate(self, model, trial):
         from edgecompress.methods._block_surgery import remove_blocks
 
-        candidates, wanted = self.candidates(model), self.settings["blocks"]
+        candidates, wanted, allowed = self.candidates(model), self.settings["blocks"], self.settings["shortcuts"]
+        if not candidates:
+            raise UserError(f"params: method {self.name} is not allowed here; the upstream model has no residual block that "
+                            f"block_prune.shortcuts ({allowed}) lets it remove; expected a model with residual "
+                            "blocks (an Add of two chains of layers from one tensor)")
         if wanted > len(candidates):
             raise UserError(f"params: block_prune.blocks = {wanted} is not allowed; the upstream model has "
-                            f"{len(candidates)} residual blocks that block_prune.shortcuts "
-                            f"({self.settings['shortcuts']}) lets it remove; expected at most {len(candidates)}")
+                            f"{len(candidates)} residual blocks that block_prune.shortcuts ({allowed}) lets it remove; "
+                            f"expected at most {len(candidates)}")
         self.removed, self.lesions = [], []
         for _ in range(wanted):
             scored = [(trial(remove_blocks(model, [*self.removed, block]), 0), _parameters(model, block), block)
@@ -39,7 +48,7 @@ class BlockPrune(DistillFineTune):
             self.lesions.append({"block": block.add, "layers": len(block.branch), "parameters": parameters,
                                  "shortcut": "projection" if block.projection else "identity",
                                  "val_accuracy_without": accuracy})
-        self.blocks = len(candidates)
+        self.removable = len(candidates)
         super().calibrate(remove_blocks(model, self.removed), trial)
 
     def apply(self, model, upstream, steps):
@@ -48,7 +57,7 @@ class BlockPrune(DistillFineTune):
         return super().apply(remove_blocks(model, self.removed), upstream, steps)
 
     def facts(self):
-        return {**super().facts(), "removed": self.lesions, "removable": self.blocks}
+        return {**super().facts(), "removed": self.lesions, "removable": self.removable}
 
     @staticmethod
     def describe(model: str, record: dict) -> str:
@@ -57,10 +66,6 @@ class BlockPrune(DistillFineTune):
         return (f"`{model}`: removed {len(removed)} of {facts['removable']} removable residual blocks "
                 f"({'; '.join(removed)}), each the one without which validation accuracy stayed highest (a lesion, "
                 f"Veit et al. 2016); then {distillation_text(record)}")
-
-
-def _parameters(model, block) -> int:
-    return sum(model.get_layer(name).count_params() for name in block.branch)
 
 
 METHODS = {"block_prune": BlockPrune}

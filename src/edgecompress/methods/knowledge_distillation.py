@@ -83,4 +83,5 @@ def distillation_text(record: dict) -> str:
                    f"student: labels alone gained {100 * facts['gain_labels']:+.1f} points, the teacher alone "
                    f"{100 * facts['gain_teacher']:+.1f} (from {facts['untrained_accuracy']:.3f}).")
 
+
 METHODS = {"filter_prune_kd": DistillFineTune}
