@@ -2,8 +2,8 @@
 
 Blocks go one at a time, each time the one without which (and those gone before it) the upstream model's
 validation accuracy stays highest (the lesion study of Veit et al. 2016: a residual network degrades smoothly as
-single blocks are removed); on a tie the one with more parameters, then the earlier. The smaller network is then fine-tuned by distillation from the entry's teacher,
-as paper 004's fused chain does after filter pruning.
+single blocks are removed); on a tie the one with more parameters, then the earlier. The smaller network is then
+fine-tuned by distillation from the entry's teacher, as paper 004's fused chain does after filter pruning.
 """
 from edgecompress.core.errors import UserError
 from edgecompress.core.params import fine_tuning, integer, one_of
@@ -32,9 +32,9 @@ class BlockPrune(DistillFineTune):
 
         candidates, wanted, allowed = self.candidates(model), self.settings["blocks"], self.settings["shortcuts"]
         if not candidates:
-            raise UserError(f"params: method {self.name} is not allowed here; the upstream model has no residual block that "
-                            f"block_prune.shortcuts ({allowed}) lets it remove; expected a model with residual "
-                            "blocks (an Add of two chains of layers from one tensor)")
+            raise UserError(f"params: method {self.name} is not allowed here; the upstream model has no residual "
+                            f"block that block_prune.shortcuts ({allowed}) lets it remove; expected a model with "
+                            "residual blocks (an Add of two chains of layers from one tensor)")
         if wanted > len(candidates):
             raise UserError(f"params: block_prune.blocks = {wanted} is not allowed; the upstream model has "
                             f"{len(candidates)} residual blocks that block_prune.shortcuts ({allowed}) lets it remove; "
