@@ -45,6 +45,10 @@ def params_with(space_of_tiny: dict) -> dict:
     (["tiny"], {"models": ["nothing"], "params": {"lowrank.energy": [0.2, 0.6]}},
      "search.spaces.all.models = ['nothing'] is not allowed"),
     (["tiny"], {"models": ["lowrank"], "params": None}, "search.spaces.all.params = None is not allowed"),
+    (["tiny"], {"models": ["mine"], "params": {"models.mine": [1, 2]}},
+     "models.mine = [1, 2] is not allowed; expected {choices: [...]} of whole model entries"),
+    (["tiny"], {"models": ["mine"], "params": {"models.mine": {"choices": [{"method": "qat", "from": "nowhere"}]}}},
+     "models.mine.from = 'nowhere'"),
     (["fast", "--jobs", "2"], LOWRANK, "--jobs 2 is not allowed for fast, which weighs latency"),
     (["tiny", "--trials", "0"], LOWRANK, "--trials 0 --jobs 1 is not allowed"),
 ])

@@ -149,15 +149,19 @@ def load(values: dict, budget: str) -> Space:
         raise UserError(f"search: params.yaml's models use {', '.join(sorted(unknown))}, which is not a method; "
                         f"methods: {', '.join(RULES)}")
     known = [*UPSTREAM, *values["models"]]
-    added = [path.split(".")[1] for path in space["params"] if path.count(".") == 1 and path.startswith("models.")]
+    entries = {path: path.split(".")[1] for path in space["params"]
+               if path.count(".") == 1 and path.startswith("models.")}
     models = space["models"]
-    if not isinstance(models, list) or not models or any(m not in known + added for m in models):
+    if not isinstance(models, list) or not models or any(m not in known + [*entries.values()] for m in models):
         raise UserError(f"search: {key}.models = {models!r} is not allowed; expected a list of models: "
-                        f"{', '.join(known + added)}")
+                        f"{', '.join(known + [*entries.values()])}")
     for path in space["params"]:
         check_path(values, path)
     distributions = {path: distribution(path, spec) for path, spec in space["params"].items()}
-    for path in added:  # a whole new entry: each choice joins the graph as it would in a trial
+    for path, name in entries.items():  # a whole entry: each choice joins the graph as it would in a trial
+        if not isinstance(distributions[path], CategoricalDistribution):
+            raise UserError(f"search: {path} = {space['params'][path]!r} is not allowed; expected {{choices: [...]}} "
+                            "of whole model entries")
         for choice in distributions[path].choices:
-            graph_faults({**values["models"], path.split(".")[1]: yaml.safe_load(choice)})
+            graph_faults({**values["models"], name: yaml.safe_load(choice)})
     return Space(budgets[budget], models, distributions, section["trials"], section["startup_trials"], as_text(space))
