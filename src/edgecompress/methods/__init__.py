@@ -23,10 +23,11 @@ METHODS = _discover()
 RULES = {name: method.rules for name, method in METHODS.items()}  # each section's rules, for params.load
 
 
-def create(name: str, settings: dict):
-    """The method of params section `name` (a key of METHODS), configured by its validated settings."""
+def create(name: str, settings: dict, written=None):
+    """The method of params section `name` (a key of METHODS), configured by its validated settings; `written(key)`
+    names a setting as the user wrote it (default: its section's key)."""
     method = METHODS[name](settings)
-    method.name = name
+    method.name, method.written = name, written or (lambda key: f"{name}.{key}")
     return method
 
 
@@ -49,5 +50,9 @@ def configured(models: dict, name: str, path="params.yaml"):
     section = params.load(method, path=path, schemas=RULES)[method]
     settings = params.settings(section, RULES[method], name, entry)
     overridden = entry.get("with", {})
-    METHODS[method].check(settings, lambda key: f"models.{name}.with.{key}" if key in overridden else f"{method}.{key}")
-    return create(method, settings)
+
+    def written(key):
+        return f"models.{name}.with.{key}" if key in overridden else f"{method}.{key}"
+
+    METHODS[method].check(settings, written)
+    return create(method, settings, written)

@@ -16,6 +16,7 @@ class Method:
     rounds = 1
     undistributable = ""  # why fine-tuning cannot run under a tf.distribute strategy; empty where it can
     name = ""  # the params section that configures it (set by methods.create)
+    written = None  # written(setting): the setting's key as the user wrote it (set by methods.create), for faults
     distills = False  # whether it learns from a teacher (`use_teacher`), which its models entry must name
 
     @classmethod

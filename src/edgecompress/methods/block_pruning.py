@@ -31,14 +31,15 @@ class BlockPrune(DistillFineTune):
         from edgecompress.methods._block_surgery import remove_blocks
 
         candidates, wanted, allowed = self.candidates(model), self.settings["blocks"], self.settings["shortcuts"]
+        shortcuts = f"{self.written('shortcuts')} ({allowed})"
         if not candidates:
             raise UserError(f"params: method {self.name} is not allowed here; the upstream model has no residual "
-                            f"block that block_prune.shortcuts ({allowed}) lets it remove; expected a model with "
-                            "residual blocks (an Add of two chains of layers from one tensor)")
+                            f"block that {shortcuts} lets it remove; expected a model with residual blocks (an Add of "
+                            "two chains of layers from one tensor)")
         if wanted > len(candidates):
-            raise UserError(f"params: block_prune.blocks = {wanted} is not allowed; the upstream model has "
-                            f"{len(candidates)} residual blocks that block_prune.shortcuts ({allowed}) lets it remove; "
-                            f"expected at most {len(candidates)}")
+            raise UserError(f"params: {self.written('blocks')} = {wanted} is not allowed; the upstream model has "
+                            f"{len(candidates)} residual blocks that {shortcuts} lets it remove; expected at most "
+                            f"{len(candidates)}")
         self.removed, self.lesions = [], []
         for _ in range(wanted):
             scored = [(trial(remove_blocks(model, [*self.removed, block]), 0), _parameters(model, block), block)
