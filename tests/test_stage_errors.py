@@ -19,6 +19,8 @@ def compress(model, source="baseline"):
     return "compress.py", ["data", f"models/{source}", f"models/{model}"]
 
 
+LOWRES = {"method": "downscale", "from": "baseline", "teacher": "baseline"}  # a models entry the defaults lack
+
 CASES = [
     (*PREPARE, {"data": {"source": "imagenet"}}, ["data.source", "'imagenet'", "digits"], "data"),
     (*PREPARE, {"data": {"image_size": 16}}, ["data.image_size", "16", ">= 32"], "data"),
@@ -90,6 +92,8 @@ CASES = [
      ["block_prune.shortcuts", "'all'", "identity, any"], "models"),
     (*compress("block_pruned", "filter_pruned_kd"), {"models": {"block_pruned": {"with": {"blocks": 0}}}},
      ["models.block_pruned.with.blocks", "0", ">= 1"], "models"),
+    (*compress("lowres"), {"models": {"lowres": {**LOWRES, "with": {"input_size": 0}}}},
+     ["models.lowres.with.input_size", "0", ">= 1"], "models"),
     (*DISTILL, {"distill": {"alpha": 1.5}}, ["distill.alpha", "1.5", "[0, 1]"], "models"),
     (*DISTILL, {"distill": {"temperature": 0}}, ["distill.temperature", "0", "(0, 1000]"], "models"),
     (*DISTILL, {"distill": {"student": "alexnet"}}, ["distill.student", "'alexnet'", "resnet18, resnet20, resnet32"],
@@ -182,6 +186,16 @@ def test_unknown_skip_layer_stops_before_training(saved_baseline, script, args, 
     assert "stage1_block1_a_conv" in lines[0]  # what is allowed
     assert sorted(p.name for p in (saved_baseline / "models").iterdir()) == ["baseline"]
     assert not (saved_baseline / "plots").exists()
+
+
+def test_an_input_size_above_the_upstream_models_stops_before_training(saved_baseline):
+    write_params(saved_baseline, {"models": {"lowres": {**LOWRES, "with": {"input_size": 48}}}})
+    result = run(["python", str(ROOT / "stages/compress.py"), *compress("lowres")[1]], saved_baseline, check=False)
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        "error: params: models.lowres.with.input_size = 48 is not allowed; the upstream model sees 32x32 images; "
+        "expected at most 32"]
+    assert sorted(p.name for p in (saved_baseline / "models").iterdir()) == ["baseline"]
 
 
 def test_a_filter_ratio_that_empties_a_layer_stops_before_training(saved_baseline):
