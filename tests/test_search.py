@@ -108,6 +108,16 @@ def test_the_pick_is_the_best_preference_among_the_trials_that_fit():
     assert results.best(records[:1], "accuracy") is None
 
 
+def test_a_whole_model_entry_shows_in_the_trials_table_by_what_differs():
+    entries = [{"method": "downscale", "from": source, "teacher": "baseline"} for source in ("kd", "blocks")]
+    trials = [{"number": n, "values": {"models.lowres": entry, "downscale.input_size": 8 + 4 * n}, "state": "FAIL"}
+              for n, entry in enumerate(entries)]
+    result = {"budget": "fast", "trials": trials, "models": ["lowres"], "limits": {"max_loss_points": 1.0},
+              "prefer": "latency", "pick": None, "importance": {}}
+    table = results.section(result).table
+    assert [row[:3] for row in table] == [["0", "from: kd", "8"], ["1", "from: blocks", "12"]]
+
+
 @pytest.fixture
 def searched(pipeline, tmp_path):
     """A committed copy of the tiny pipeline whose `tiny` budget searches lowrank.energy."""

@@ -18,8 +18,19 @@ def best(records: list, prefer: str) -> dict:
     return min(fitting, key=lambda r: rank(dict(r, gzip_bytes=r["gzip_kb"]))) if fitting else None
 
 
-def _value(value) -> str:
+def _value(value, varied=()) -> str:
+    """A trial's value as its table shows it: a whole model entry by the settings in which the trials' entries
+    differ (`varied`)."""
+    if isinstance(value, dict):
+        return ", ".join(f"{key}: {value.get(key)}" for key in varied)
     return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
+def _varied(values: list) -> list:
+    """The keys in which the whole model entries among `values` differ; all their keys where none do."""
+    entries = [v for v in values if isinstance(v, dict)]
+    keys = sorted({key for entry in entries for key in entry})
+    return [k for k in keys if len({str(e.get(k)) for e in entries}) > 1] or keys
 
 
 def section(result: dict, menu_pick: dict = None) -> Section:
@@ -47,7 +58,8 @@ def section(result: dict, menu_pick: dict = None) -> Section:
     if result["importance"]:
         paragraphs.append(f"Importance for the budget's preference ({result['prefer']}; fANOVA over the complete "
                           "trials): " + ", ".join(f"`{p}` {v:.2f}" for p, v in result["importance"].items()) + ".")
-    table = [[str(r["number"]), *(_value(r["values"].get(p, "")) for p in params), str(r.get("seconds", "")),
+    varied = {p: _varied([r["values"].get(p) for r in result["trials"]]) for p in params}
+    table = [[str(r["number"]), *(_value(r["values"].get(p, ""), varied[p]) for p in params), str(r.get("seconds", "")),
               *((f"{r['model']} {r['quantization']}", f"{r['accuracy']:.4f}", f"{-r['accuracy_lost_points']:+.2f}",
                  f"{r['gzip_kb']:,.1f}", f"{r['latency_p50_ms']:.4f}", "yes" if r["fits"] else "no")
                 if r["state"] == "COMPLETE" else (r["state"].lower(), "", "", "", "", ""))] for r in result["trials"]]
