@@ -43,14 +43,42 @@ def test_a_model_that_already_resizes_changes_its_resize_rather_than_adding_one(
     assert [(r.name, r.height, r.width) for r in resizes] == [("resize", 40, 40)] and seen_size(smaller) == 40
     again = resized(resized(models.build("resnet18", (32, 32, 1), 10, 0.125), 24), 16)
     assert [layer.name for layer in again.layers if isinstance(layer, layers.Resizing)] == ["downscale"]
+    assert seen_size(again) == 16
+
+
+def test_every_reader_of_the_image_reads_the_resize_an_operator_on_it_too():
+    """Two layers read the image, one of them a TFOpLambda (`image * 2.0`, whose config node is one flat ref); a
+    layer already named downscale keeps its name."""
+    image = keras.Input((32, 32, 1))
+    doubled = layers.Conv2D(2, 3, padding="same", name="downscale")(image * 2.0)
+    joined = layers.Add(name="joined")([doubled, layers.Conv2D(2, 1, name="side")(image)])
+    model = keras.Model(image, layers.Dense(3)(layers.GlobalAveragePooling2D()(joined)))
+    smaller = resized(model, 8)
+    x = np.random.default_rng(0).uniform(0, 1, (2, 32, 32, 1)).astype("float32")
+    small = keras.layers.Resizing(8, 8)(x)
+    expected = model.get_layer("downscale")(small * 2.0) + model.get_layer("side")(small)
+    inner = keras.Model(smaller.input, smaller.get_layer("joined").output)
+    np.testing.assert_allclose(inner(x), expected, atol=1e-6)
+    assert seen_size(smaller) == 8 and smaller.get_layer("downscale_").height == 8
+
+
+def test_a_size_the_models_layers_cannot_run_at_is_one_line():
+    """MobileNetV2's padding is fixed for its own input size: at 8 px a strided block has nothing left to read."""
+    student = models.build("mobilenetv2", (32, 32, 1), 10, 0.35, input_size=32)
+    with pytest.raises(UserError, match=r'^params: downscale.input_size = 8 is not allowed; the upstream model\'s '
+                                        r'layers do not run on 8x8 images \(layer "block_\d+_depthwise" \(type '
+                                        r'DepthwiseConv2D\): Negative dimension size caused by subtracting 3 from 2\); '
+                                        r'expected a larger size'):
+        resized(student, 8)
 
 
 def test_a_model_whose_weights_fit_only_its_input_size_is_one_line():
     inputs = keras.Input((32, 32, 1))
     flat = layers.Flatten()(layers.Conv2D(4, 3, padding="same", name="conv")(inputs))
-    with pytest.raises(UserError, match=r"^params: method downscale is not allowed on flat: its weights fit only its "
-                                        r"own input size \(.+\); expected a network that pools globally before its "
-                                        r"classifier$"):
+    with pytest.raises(UserError, match=r'^params: downscale.input_size = 16 is not allowed; the upstream model\'s '
+                                        r'layers do not run on 16x16 images \(layer "dense\w*" \(type Dense\): '
+                                        r'Dimensions must be equal, but are 1024 and 4096\); expected a larger size, '
+                                        r'or a network that pools globally before its classifier$'):
         resized(keras.Model(inputs, layers.Dense(3)(flat), name="flat"), 16)
 
 
@@ -75,4 +103,5 @@ def test_downscale_through_compress_distils_the_model_at_the_smaller_size(tmp_pa
     saved = runs.load("models/lowres")[0]
     assert saved.input_shape == (None, 32, 32, 1) and seen_size(saved) == 16
     text = method.describe("lowres", json.loads((tmp_path / "models/lowres/train.json").read_text()))
-    assert text.startswith("`lowres`: sees its images downscaled from 32x32 to 16x16 (bilinear") and "distilled" in text
+    assert text.startswith("`lowres`: sees its images downscaled from 32x32 to 16x16 by a Resizing layer") and (
+        "distilled from `baseline`" in text)

@@ -49,6 +49,9 @@ def params_with(space_of_tiny: dict) -> dict:
      "models.mine = [1, 2] is not allowed; expected {choices: [...]} of whole model entries"),
     (["tiny"], {"models": ["mine"], "params": {"models.mine": {"choices": [{"method": "qat", "from": "nowhere"}]}}},
      "models.mine.from = 'nowhere'"),
+    (["tiny"], {"models": ["mine"], "params": {"models.mine": {"choices": [{"method": "downscal", "from": "baseline",
+                                                                           "teacher": "baseline"}]}}},
+     "models.mine's choices use downscal, which is not a method; methods: "),
     (["fast", "--jobs", "2"], LOWRANK, "--jobs 2 is not allowed for fast, which weighs latency"),
     (["tiny", "--trials", "0"], LOWRANK, "--trials 0 --jobs 1 is not allowed"),
 ])
@@ -80,6 +83,14 @@ def test_a_range_with_a_step_and_a_whole_model_entry_among_choices():
     assert all(round(d["prune.final_sparsity"] / 0.05, 6).is_integer() for d in drawn)
     with pytest.raises(UserError, match=r"\[0.5, 0.9, 0.5\] is not allowed"):
         space.distribution("prune.final_sparsity", [0.5, 0.9, 0.5])
+
+
+def test_a_trial_starts_from_the_space_models_and_from_what_an_added_entry_comes_from():
+    values = yaml.safe_load((ROOT / "params.yaml").read_text())
+    values["search"]["spaces"]["all"] = {"models": ["mine", "qat"], "params": {"models.mine": {"choices": [
+        {"method": "downscale", "from": "block_pruned", "teacher": "baseline"}, {"method": "prune", "from": "lowrank"}]}}}
+    declared = space.load(values, "accurate")
+    assert space.standing(values, declared) == ["qat", "block_pruned", "baseline", "lowrank"]
 
 
 def test_the_committed_values_start_a_study_only_where_its_space_holds_them():

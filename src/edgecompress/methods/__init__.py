@@ -25,9 +25,11 @@ RULES = {name: method.rules for name, method in METHODS.items()}  # each section
 
 def create(name: str, settings: dict, written=None):
     """The method of params section `name` (a key of METHODS), configured by its validated settings; `written(key)`
-    names a setting as the user wrote it (default: its section's key)."""
+    names a setting as the user wrote it (default: Method.written, its section's key)."""
     method = METHODS[name](settings)
-    method.name, method.written = name, written or (lambda key: f"{name}.{key}")
+    method.name = name
+    if written:
+        method.written = written
     return method
 
 

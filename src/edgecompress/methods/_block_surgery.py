@@ -8,7 +8,7 @@ the block, what read the Add reads the shortcut: the block's input, or the proje
 from dataclasses import dataclass
 
 from edgecompress.core.backend import keras, tf
-from edgecompress.methods._graph import rebuilt, tensor_key
+from edgecompress.methods._graph import edited_nodes, rebuilt, refs, tensor_key
 
 layers = keras.layers
 
@@ -90,8 +90,8 @@ def remove_blocks(model, blocks) -> keras.Model:
             if entry["config"]["name"] in dropped:
                 continue
             before = entry["inbound_nodes"]
-            entry["inbound_nodes"] = [[resolved(ref) for ref in node] for node in before]
-            sources = [ref for node in entry["inbound_nodes"] for ref in node]
+            entry["inbound_nodes"] = edited_nodes(entry, resolved)
+            sources = refs(entry)
             if (_plain_relu(entry) and entry["inbound_nodes"] != before and len(sources) == 1
                     and _plain_relu(entries[sources[0][0]])):
                 redirect[entry["config"]["name"]] = sources[0]

@@ -8,6 +8,22 @@ def tensor_key(tensor) -> tuple:
     return history.layer.name, history.node_index, history.tensor_index
 
 
+def _flat(node) -> bool:
+    """Whether an inbound node of a functional config is one flat ref: a TFOpLambda layer's (an operator applied to a
+    Keras tensor, `x * 2.0`), where other layers list their refs."""
+    return bool(node) and isinstance(node[0], str)
+
+
+def refs(entry: dict) -> list:
+    """The [layer, node, tensor, kwargs] refs that a functional config's layer `entry` reads."""
+    return [ref for node in entry["inbound_nodes"] for ref in ([node] if _flat(node) else node)]
+
+
+def edited_nodes(entry: dict, edit) -> list:
+    """`entry`'s inbound nodes with `edit(ref)` applied to each ref, each node kept in its own shape."""
+    return [edit(node) if _flat(node) else [edit(ref) for ref in node] for node in entry["inbound_nodes"]]
+
+
 def functional(model) -> keras.Model:
     """`model` as a functional model: a Sequential one wrapped, sharing its layers."""
     if isinstance(model, keras.Sequential):

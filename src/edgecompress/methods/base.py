@@ -16,7 +16,6 @@ class Method:
     rounds = 1
     undistributable = ""  # why fine-tuning cannot run under a tf.distribute strategy; empty where it can
     name = ""  # the params section that configures it (set by methods.create)
-    written = None  # written(setting): the setting's key as the user wrote it (set by methods.create), for faults
     distills = False  # whether it learns from a teacher (`use_teacher`), which its models entry must name
 
     @classmethod
@@ -28,12 +27,17 @@ class Method:
         self.settings = settings
         self.epochs, self.learning_rate = settings["epochs"], settings["learning_rate"]
 
+    def written(self, key: str) -> str:
+        """Setting `key` as the user wrote it, for faults: its section's key (methods.configured replaces this with
+        one that knows a models entry's `with`)."""
+        return f"{self.name}.{key}"
+
     def name_layers(self, model) -> None:
         """Read its skip list, if it has one, as names of `model`'s layers (`first` and `last` resolved)."""
         if "skip_layers" in self.settings:
             from edgecompress.train.models import layer_names
 
-            skip = layer_names(model, self.settings["skip_layers"], f"{self.name}.skip_layers")
+            skip = layer_names(model, self.settings["skip_layers"], self.written("skip_layers"))
             self.settings = {**self.settings, "skip_layers": skip}
 
     def calibrate(self, model, trial) -> None:

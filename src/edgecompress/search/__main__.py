@@ -10,7 +10,6 @@ import yaml
 
 from edgecompress import report
 from edgecompress.core.errors import UserError
-from edgecompress.core.params import UPSTREAM
 from edgecompress.core.files import write_json
 from edgecompress.measure.compare import REFERENCE
 from edgecompress.report.selection import recommend
@@ -43,7 +42,7 @@ def search(budget_name: str, trials_in_all, jobs: int, storage_url: str) -> dict
         raise UserError(f"search: --jobs {jobs} is not allowed for {budget_name}, which weighs latency: trials side by "
                         "side would time their models while others train; expected --jobs 1 (or workers on separate "
                         "machines sharing a --storage)")
-    behind = trials.stale([m for m in models if m in UPSTREAM or m in values["models"]])  # an added one has no stage
+    behind = trials.stale(space.standing(values, declared))
     if behind:
         raise UserError(f"search: {', '.join(behind[:4])}{' and more' if len(behind) > 4 else ''} not up to date in "
                         "the workspace (dvc status): every trial would run them again; expected `make run` (or `dvc "

@@ -24,6 +24,27 @@ def at(values: dict, path: str):
     return values
 
 
+def is_entry(path: str) -> bool:
+    """Whether a searched param is a whole models entry, `models.<name>`."""
+    return path.count(".") == 1 and path.startswith("models.")
+
+
+def _known_methods(entries, whose: str) -> None:
+    unknown = {entry["method"] for entry in entries} - RULES.keys()
+    if unknown:
+        raise UserError(f"search: {whose} {', '.join(sorted(unknown))}, which is not a method; methods: "
+                        f"{', '.join(RULES)}")
+
+
+def standing(values: dict, declared) -> list:
+    """The models whose stages every trial starts from in the workspace: the space's models that params.yaml holds,
+    and what each whole entry it adds comes from (`from`, `teacher`)."""
+    added = [yaml.safe_load(choice) for path, dist in declared.distributions.items() if is_entry(path)
+             for choice in dist.choices]
+    wanted = [*declared.models, *(entry[key] for entry in added for key in ("from", "teacher") if key in entry)]
+    return [m for m in dict.fromkeys(wanted) if m in UPSTREAM or m in values["models"]]
+
+
 def check_path(values: dict, path: str) -> None:
     """A searchable param: a key of params.yaml, `models.<name>.with.<setting>` of an entry's method, or
     `models.<name>` (a whole entry, which may be new)."""
@@ -144,24 +165,22 @@ def load(values: dict, budget: str) -> Space:
         raise UserError(f"search: {key}.params = {space['params']!r} is not allowed; expected {{param: [low, high] "
                         "or {choices: [...]}}")
     graph_faults(values.get("models"))
-    unknown = {entry["method"] for entry in values["models"].values()} - RULES.keys()
-    if unknown:
-        raise UserError(f"search: params.yaml's models use {', '.join(sorted(unknown))}, which is not a method; "
-                        f"methods: {', '.join(RULES)}")
-    known = [*UPSTREAM, *values["models"]]
-    entries = {path: path.split(".")[1] for path in space["params"]
-               if path.count(".") == 1 and path.startswith("models.")}
+    _known_methods(values["models"].values(), "params.yaml's models use")
+    entries = {path: path.split(".")[1] for path in space["params"] if is_entry(path)}
+    known = [*UPSTREAM, *values["models"], *entries.values()]
     models = space["models"]
-    if not isinstance(models, list) or not models or any(m not in known + [*entries.values()] for m in models):
+    if not isinstance(models, list) or not models or any(m not in known for m in models):
         raise UserError(f"search: {key}.models = {models!r} is not allowed; expected a list of models: "
-                        f"{', '.join(known + [*entries.values()])}")
+                        f"{', '.join(known)}")
     for path in space["params"]:
         check_path(values, path)
     distributions = {path: distribution(path, spec) for path, spec in space["params"].items()}
-    for path, name in entries.items():  # a whole entry: each choice joins the graph as it would in a trial
+    for path, model in entries.items():  # a whole entry: each choice joins the graph as it would in a trial
         if not isinstance(distributions[path], CategoricalDistribution):
             raise UserError(f"search: {path} = {space['params'][path]!r} is not allowed; expected {{choices: [...]}} "
                             "of whole model entries")
-        for choice in distributions[path].choices:
-            graph_faults({**values["models"], name: yaml.safe_load(choice)})
+        choices = [yaml.safe_load(choice) for choice in distributions[path].choices]
+        for choice in choices:
+            graph_faults({**values["models"], model: choice})
+        _known_methods(choices, f"{path}'s choices use")
     return Space(budgets[budget], models, distributions, section["trials"], section["startup_trials"], as_text(space))
