@@ -129,17 +129,35 @@ def test_a_whole_model_entry_shows_in_the_trials_table_by_what_differs():
     assert [row[:3] for row in table] == [["0", "from: kd", "8"], ["1", "from: blocks", "12"]]
 
 
-@pytest.fixture
-def searched(pipeline, tmp_path):
-    """A committed copy of the tiny pipeline whose `tiny` budget searches lowrank.energy."""
-    repo = tmp_path / "repo"
+def committed_copy(pipeline, repo: Path, search_space: dict) -> Path:
+    """A committed copy of the tiny pipeline at `repo` whose `tiny` budget searches `search_space`."""
     shutil.copytree(pipeline, repo, symlinks=True)
     values = yaml.safe_load((repo / "params.yaml").read_text())
-    values["search"]["spaces"] = {"tiny": LOWRANK}
+    values["search"]["spaces"] = {"tiny": search_space}
     (repo / "params.yaml").write_text(yaml.safe_dump(values, sort_keys=False))
     run(["git", "add", "-A"], repo)
     run(COMMIT + ["results of the tiny run, and a search space"], repo)
     return repo
+
+
+@pytest.fixture
+def searched(pipeline, tmp_path):
+    """A committed copy of the tiny pipeline whose `tiny` budget searches lowrank.energy."""
+    return committed_copy(pipeline, tmp_path / "repo", LOWRANK)
+
+
+def test_a_trial_adds_a_whole_model_entry_as_its_experiment_never_to_the_workspace(pipeline, tmp_path):
+    entries = [{"method": "lowrank", "from": "baseline", "with": {"energy": energy}} for energy in (0.3, 0.5)]
+    repo = committed_copy(pipeline, tmp_path / "repo", {"models": ["mine"], "params": {"models.mine": {
+        "choices": entries}}})
+    run(SEARCH + ["tiny", "--trials", "1"], repo)
+    trial = json.loads((repo / "search/tiny.json").read_text())["trials"][0]
+    commit = experiments(repo)["tiny-0"]
+    params = yaml.safe_load(run(["git", "show", f"{commit}:params.yaml"], repo).stdout)
+    assert params["models"]["mine"] == trial["values"]["models.mine"] and trial["model"] == "mine"
+    metrics = json.loads(run(["git", "show", f"{commit}:metrics/mine.json"], repo).stdout)
+    assert metrics[trial["quantization"]]["accuracy"] == trial["accuracy"]
+    assert "mine" not in yaml.safe_load((repo / "params.yaml").read_text())["models"]
 
 
 def experiments(repo) -> dict:
