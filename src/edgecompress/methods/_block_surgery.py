@@ -8,7 +8,7 @@ the block, what read the Add reads the shortcut: the block's input, or the proje
 from dataclasses import dataclass
 
 from edgecompress.core.backend import keras, tf
-from edgecompress.methods._graph import edited_nodes, rebuilt, refs, tensor_key
+from edgecompress.methods._graph import edited_nodes, rebuilt, refs, tensor_key, with_weights_of
 
 layers = keras.layers
 
@@ -99,7 +99,4 @@ def remove_blocks(model, blocks) -> keras.Model:
             kept.append(entry)
         return {**config, "layers": kept, "output_layers": [resolved(ref) for ref in config["output_layers"]]}
 
-    new = rebuilt(model, edit)
-    for layer in new.layers:
-        layer.set_weights(model.get_layer(layer.name).get_weights())
-    return new
+    return with_weights_of(rebuilt(model, edit), model)

@@ -31,9 +31,18 @@ def functional(model) -> keras.Model:
     return model
 
 
+def with_weights_of(new, model) -> keras.Model:
+    """`new` with every layer that holds weights given those of `model`'s layer of its name; returns `new`."""
+    for layer in new.layers:
+        if layer.weights:
+            layer.set_weights(model.get_layer(layer.name).get_weights())
+    return new
+
+
 def rebuilt(model, edit) -> keras.Model:
     """A new functional model from `model`'s config as `edit(config)` returns it (a Sequential model is made
-    functional first; the user's own layer classes are known); the caller copies the weights in."""
+    functional first; the user's own layer classes are known); the caller copies the weights in (with_weights_of
+    where every layer keeps its own)."""
     model = functional(model)
     custom = {type(layer).__name__: type(layer) for layer in model.layers}
     return keras.Model.from_config(edit(model.get_config()), custom_objects=custom)

@@ -6,7 +6,7 @@ layer (a student's, or an earlier downscale), that layer's size changes instead 
 """
 from edgecompress.core.backend import keras
 from edgecompress.core.errors import UserError
-from edgecompress.methods._graph import edited_nodes, functional, rebuilt, refs
+from edgecompress.methods._graph import edited_nodes, functional, rebuilt, refs, with_weights_of
 
 layers = keras.layers
 RESIZE_LAYER = "downscale"
@@ -63,12 +63,8 @@ def resized(model, size: int, setting: str = "downscale.input_size") -> keras.Mo
         return {**config, "layers": [*config["layers"][:position], entry, *config["layers"][position:]]}
 
     try:
-        new = rebuilt(model, edit)
-        for layer in new.layers:
-            if layer.weights:
-                layer.set_weights(model.get_layer(layer.name).get_weights())
+        return with_weights_of(rebuilt(model, edit), model)
     except ValueError as error:
         raise UserError(f"params: {setting} = {size} is not allowed; the upstream model's layers do not run on "
                         f"{size}x{size} images ({_cause(error)}); expected a larger size, or a network that pools "
                         "globally before its classifier") from None
-    return new

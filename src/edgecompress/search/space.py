@@ -50,7 +50,7 @@ def check_path(values: dict, path: str) -> None:
     `models.<name>` (a whole entry, which may be new)."""
     parts = path.split(".")
     models = values.get("models") or {}
-    if parts[0] == "models" and len(parts) == 2 and is_name(parts[1]) and parts[1] not in UPSTREAM:
+    if is_entry(path) and is_name(parts[1]) and parts[1] not in UPSTREAM:
         return
     if parts[0] == "models" and len(parts) == 4 and parts[2] == "with" and parts[1] in models:
         known = RULES[models[parts[1]]["method"]].model_fields  # the graph is valid: params.graph_faults
